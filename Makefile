@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   run the instrumented example CLI and show its telemetry (no server needed)
+#   make test   install everything the tests need (Python deps, the collector built from
+#               collector/builder-config.yaml, Prometheus, Jaeger, telemetrygen) and run them all
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: demo test test-python lint bench collector tools clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,grpc]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	PY=$(PY) bash examples/deploy/demo.sh
+
+collector:
+	bash collector/build.sh
+
+tools:
+	bash collector/install-test-tools.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -W error -c "import otel_cli_telemetry"
+
+test-python: $(STAMP)
+	$(PY) -m pytest -q
+
+test: $(STAMP) collector tools lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP) collector
+	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/drain_throughput.py
+
+clean:
+	rm -rf $(VENV) .work

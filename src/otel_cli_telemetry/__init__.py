@@ -1,0 +1,319 @@
+"""otel_cli_telemetry: honest, fast, privacy-safe usage telemetry for Python CLIs.
+
+One call instruments a click, typer or argparse program::
+
+    import otel_cli_telemetry as telemetry
+
+    telemetry.init(app="deployctl", version="1.4.2",
+                   fields={"deploy.functions.added": "functions added by the deploy"})
+
+Every command becomes one OpenTelemetry span (delivered later by a detached drainer, never
+on the command's time), with phases as child spans and the app's own metrics. Importing this
+package loads no OpenTelemetry SDK and does no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+
+_IMPORT_STARTED_NS = time.perf_counter_ns()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
+from functools import wraps  # noqa: E402
+from types import TracebackType  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
+
+from ._internal import internal_errors  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .capture import exits, session  # noqa: E402
+from .capture.record import Phase, new_span_id  # noqa: E402
+from .instruments import Counter, Histogram  # noqa: E402
+
+__all__ = [
+    "Counter",
+    "Histogram",
+    "__version__",
+    "command",
+    "counter",
+    "histogram",
+    "init",
+    "phase",
+    "set_attributes",
+    "status",
+    "subprocess_env",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_PHASES = 64
+
+
+def init(
+    app: str,
+    version: str = "unknown",
+    *,
+    endpoint: str | None = None,
+    consent: str = "notice",
+    fields: Mapping[str, str] | None = None,
+    enabled: bool | None = None,
+    opt_out_env: Sequence[str] = (),
+    ask_share: float = 1.0,
+    ci_budget_s: float | None = None,
+    inject_command: bool = True,
+    notice: str | None = None,
+    policy_url: str | None = None,
+    state_dir: str | None = None,
+    instrument: Sequence[str] = ("click", "typer", "argparse"),
+) -> None:
+    """Turn on telemetry for this process. Call once, early (before or after importing click).
+
+    Args:
+        app: the app's name: ``service.name``, and the prefix of its env vars
+            (``deployctl`` -> ``DEPLOYCTL_TELEMETRY=0|1``, ``_DEBUG``, ``_LOG``).
+        version: the app's version (``service.version``).
+        endpoint: OTLP base URL; else ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``; else records
+            stay on this machine (``otel-cli-telemetry --app NAME report`` shows them).
+        consent: ``"notice"`` (on, after a one-time notice; nothing is sent on that run) or
+            ``"ask"`` (off until the user says yes at a prompt; only on a terminal, never in CI).
+        fields: declared custom attributes, name -> description. Undeclared keys are dropped.
+        enabled: force on/off for this run (e.g. from ``--analytics``/``--no-analytics``).
+        opt_out_env: extra env vars that turn telemetry off when set (``MANTIL_NO_EVENTS``).
+        ask_share: with ``"ask"``, the share of installations asked (deterministic per install).
+        ci_budget_s: in CI, how long delivery may take in-process (default 2 s).
+        inject_command: add a ``telemetry`` subcommand to click/typer root groups.
+        notice: replace the default notice text. policy_url: link shown in the notice.
+        state_dir: where our files live (default: the app's platformdirs user state dir).
+        instrument: which frameworks to patch.
+
+    Raises:
+        ValueError, TypeError: for bad arguments (the only errors this SDK ever raises).
+    """
+    from .config import InitOptions
+
+    options = InitOptions(
+        app=app,
+        version=version,
+        endpoint=endpoint,
+        consent=consent,
+        fields=dict(fields or {}),
+        enabled=enabled,
+        opt_out_env=tuple(opt_out_env),
+        ask_share=ask_share,
+        ci_budget_s=ci_budget_s,
+        inject_command=inject_command,
+        notice=notice,
+        policy_url=policy_url,
+        state_dir=state_dir,
+    )
+    unknown = set(instrument) - {"click", "typer", "argparse"}
+    if unknown:
+        raise ValueError(f"init(instrument=...): unknown framework(s) {sorted(unknown)}")
+    with internal_errors("init"):
+        started = time.perf_counter_ns()
+        if session.settings is not None:
+            return
+        _start(options, tuple(instrument))
+        session.add_overhead(time.perf_counter_ns() - started + _IMPORT_NS)
+
+
+def _start(options: Any, frameworks: tuple[str, ...]) -> None:
+    from dataclasses import replace
+
+    from .capture import process
+    from .capture.environment import is_interactive
+    from .config import resolve
+    from .gate.state import installation_id
+
+    install_id = None
+    if options.consent == "ask" and options.ask_share < 1.0:
+        from .paths import Paths
+
+        install_id = installation_id(Paths.for_app(options.app, options.state_dir))
+    settings = resolve(
+        options,
+        os.environ,
+        interactive=is_interactive(sys.stdin, sys.stderr),
+        installation_id_for_share=install_id,
+    )
+    from . import handoff
+
+    if handoff.sink is not None:  # otel_cli_telemetry.testing is capturing
+        settings = replace(
+            settings,
+            enabled=True,
+            show_notice=False,
+            ask=False,
+            debug=False,
+            log_path=None,
+            decided_by="otel_cli_telemetry.testing",
+        )
+    if settings.show_notice:
+        from .gate.notice import show_notice
+
+        with internal_errors("notice"):
+            show_notice(settings)
+    if settings.ask:
+        from .gate.notice import ask
+
+        granted = False
+        with internal_errors("prompt"):
+            granted = ask(settings)
+        decided = "state file: accepted at the prompt" if granted else "declined at the prompt"
+        settings = replace(settings, enabled=granted, ask=False, decided_by=decided)
+    session.settings = settings
+    if settings.send:
+        from .control import save_schema
+
+        with internal_errors("save schema"):
+            save_schema(settings)
+    if settings.capture:
+        session.prepare_exit_path()
+    process.install()
+    from .capture.integrations import registry
+
+    registry.instrument(frameworks)
+    session.open_process_record()
+
+
+def status() -> dict[str, Any]:
+    """Whether telemetry is on in this process and which source decided (for apps' own UIs)."""
+    settings = session.settings
+    if settings is None:
+        return {"initialized": False, "enabled": False, "decided_by": "init() not called"}
+    return {
+        "initialized": True,
+        "enabled": settings.enabled,
+        "decided_by": settings.decided_by,
+        "endpoint": settings.endpoint,
+        "debug": settings.debug,
+        "ci": settings.ci,
+    }
+
+
+def set_attributes(attributes: Mapping[str, Any]) -> None:
+    """Set declared attributes on the current command's span (undeclared keys are dropped)."""
+    with internal_errors("set_attributes"):
+        record = session.current()
+        if record is not None and isinstance(attributes, Mapping):
+            record.attributes.update(attributes)
+
+
+def counter(name: str, *, unit: str = "", description: str = "") -> Counter:
+    """A counter for the app's own metric (e.g. ``deploy.bytes_uploaded``, unit ``By``)."""
+    return Counter(name, unit, description)
+
+
+def histogram(name: str, *, unit: str = "", description: str = "") -> Histogram:
+    """A histogram for the app's own metric (e.g. ``deploy.build.duration``, unit ``s``)."""
+    return Histogram(name, unit, description)
+
+
+class phase:
+    """A named part of the command, recorded as a child span; a context manager or decorator.
+
+    An exception leaving the phase marks it with ``error.type`` (its class name, never its
+    message); the exception itself propagates unchanged.
+    """
+
+    def __init__(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.attributes = dict(attributes or {})
+        self._phase: Phase | None = None
+
+    def __enter__(self) -> phase:
+        with internal_errors("phase start"):
+            record = session.current()
+            if record is not None and len(record.phases) < MAX_PHASES:
+                self._phase = Phase(
+                    str(self.name),
+                    new_span_id(),
+                    record.current_parent(),
+                    time.time_ns(),
+                    attributes=dict(self.attributes),
+                )
+                record.phases.append(self._phase)
+                record.phase_stack.append(self._phase)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with internal_errors("phase end"):
+            current = self._phase
+            record = session.active
+            if current is not None:
+                current.end_ns = time.time_ns()
+                if exc is not None:
+                    current.error_type = exits.classify(exc)[1]
+                if record is not None and current in record.phase_stack:
+                    record.phase_stack.remove(current)
+            self._phase = None
+
+    def __call__(self, func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with phase(self.name, self.attributes):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class command:
+    """The generic boundary for any other framework: one record for the block or function.
+
+    Ends the record with the exit code and ``error.type`` of however the block is left.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._record: Any = None
+
+    def __enter__(self) -> command:
+        with internal_errors("command start"):
+            self._record = session.begin("command")
+            if self._record is not None:
+                self._record.set_command_path(tuple(str(self.name).split()))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with internal_errors("command end"):
+            if self._record is not None:
+                code, error_type = exits.classify(exc) if exc is not None else (0, None)
+                session.finish(self._record, code, error_type)
+            self._record = None
+
+    def __call__(self, func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with command(self.name):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment for a child process that carries this command's trace context.
+
+    A child CLI instrumented with this SDK (or any OpenTelemetry program reading
+    ``TRACEPARENT``) then records its spans inside the current command's trace.
+    """
+    env = dict(os.environ if base is None else base)
+    with internal_errors("subprocess_env"):
+        record = session.current()
+        if record is not None:
+            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-01"
+    return env
+
+
+#: What importing this package cost, charged to the first record's overhead.
+_IMPORT_NS = time.perf_counter_ns() - _IMPORT_STARTED_NS

@@ -1,0 +1,63 @@
+"""Small, careful file operations shared by state, spool and delivery.
+
+Every writer goes through :func:`write_atomic` (temp file + rename), so a reader sees either
+the old content or the new, never half of it, whatever crashes or runs in parallel. Files are
+private to the user (mode 0600, directories 0700).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def ensure_dir(path: str) -> None:
+    """Create ``path`` (and parents) private to the user, if missing."""
+    os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once: a temp file in the same folder, then rename."""
+    folder = os.path.dirname(path)
+    ensure_dir(folder)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def append_line(path: str, line: bytes) -> None:
+    """Append one line with a single ``write`` in O_APPEND mode (no interleaving in practice)."""
+    ensure_dir(os.path.dirname(path))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _FILE_MODE)
+    try:
+        os.write(fd, line if line.endswith(b"\n") else line + b"\n")
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when missing, unreadable, corrupt or not an object."""
+    try:
+        with open(path, "rb") as handle:
+            value = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_json(path: str, value: dict[str, Any]) -> None:
+    """Write a JSON object atomically."""
+    write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())

@@ -1,0 +1,3 @@
+"""The package version, read by the build and reported as ``telemetry.sdk.version``."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""Framework integrations: one module per library, each with ``instrument``/``uninstrument``.
+
+Patches are applied with wrapt when the library is imported (post-import hooks), whatever
+the import order, and never import the library themselves. Each patch decides on every call
+whether to record (``session.current()``), so turning telemetry off needs no unpatching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from ..._internal import internal_errors
+
+
+class Integration:
+    """Base: lazy patching on import, symmetric removal of exactly what we wrapped."""
+
+    #: The module whose import triggers :meth:`patch`.
+    module_name = ""
+
+    def __init__(self) -> None:
+        self._hook_registered = False
+        self._enabled = False
+        self._patched: list[tuple[Any, str]] = []
+
+    @property
+    def instrumented(self) -> bool:
+        """Whether the patches are (or will be, on import) in place."""
+        return self._enabled
+
+    def instrument(self) -> None:
+        """Patch now if the library is imported, else as soon as it is (idempotent)."""
+        if self._enabled:
+            return
+        self._enabled = True
+        if not self._hook_registered:
+            self._hook_registered = True
+            wrapt.register_post_import_hook(self._on_import, self.module_name)
+        else:
+            import sys
+
+            module = sys.modules.get(self.module_name)
+            if module is not None:
+                self._on_import(module)
+
+    def uninstrument(self) -> None:
+        """Remove every wrapper this integration installed that is still in place."""
+        self._enabled = False
+        for owner, name in reversed(self._patched):
+            current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
+            if isinstance(current, wrapt.ObjectProxy) and hasattr(current, "__wrapped__"):
+                setattr(owner, name, current.__wrapped__)
+        self._patched.clear()
+
+    def _on_import(self, module: Any) -> None:
+        if not self._enabled or self._patched:
+            return
+        with internal_errors(f"instrument {self.module_name}"):
+            self.patch(module)
+
+    def patch(self, module: Any) -> None:
+        """Install the wrappers; subclasses call :meth:`wrap` for each target."""
+        raise NotImplementedError
+
+    def wrap(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        """Wrap ``owner.name`` (on the class that defines it) unless already wrapped by us."""
+        current = (
+            owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+        )
+        if current is None or isinstance(current, wrapt.ObjectProxy):
+            return
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self._patched.append((owner, name))
+
+
+def defining_class(cls: type, name: str) -> type:
+    """The class in ``cls``'s MRO whose own dict holds ``name`` (patch there, once)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return cls

@@ -1,0 +1,119 @@
+"""The record as data: the versioned dict that is scrubbed, logged, spooled and delivered."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .._version import __version__
+from ..config import Settings
+from . import environment
+from .record import RECORD_VERSION, CommandRecord
+
+_resource_cache: dict[str, Any] | None = None
+
+
+def machine_resource() -> dict[str, Any]:
+    """The resource attributes that describe this machine (computed once per process)."""
+    global _resource_cache
+    if _resource_cache is None:
+        os_type, os_version = environment.os_type_and_version()
+        machine = os.uname().machine if hasattr(os, "uname") else ""
+        if not machine:
+            import platform
+
+            machine = platform.machine()
+        impl = sys.implementation
+        _resource_cache = {
+            "os.type": os_type,
+            "os.version": os_version,
+            "host.arch": environment.host_arch(machine),
+            "process.runtime.name": impl.name,
+            "process.runtime.version": ".".join(str(v) for v in impl.version[:3]),
+            "telemetry.sdk.name": "otel_cli_telemetry",
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.version": __version__,
+        }
+    return dict(_resource_cache)
+
+
+def build(
+    record: CommandRecord,
+    settings: Settings,
+    exit_code: int,
+    error_type: str | None,
+    end_ns: int,
+    installation_id: str,
+) -> dict[str, Any]:
+    """The raw (not yet redacted) record dict in spool format :data:`RECORD_VERSION`."""
+    command = record.command_name()
+    app = settings.app
+    attributes: dict[str, Any] = dict(record.attributes)
+    attributes.update(
+        {
+            "process.executable.name": app,
+            "process.exit.code": exit_code,
+            "process.pid": os.getpid(),
+            "cli.command": command or app,
+            "cli.flags": sorted(record.flags),
+            "cli.interactive": environment.is_interactive(sys.stdin, sys.stdout),
+            "cli.ci": settings.ci is not None,
+        }
+    )
+    if not attributes["cli.flags"]:
+        del attributes["cli.flags"]
+    if error_type:
+        attributes["error.type"] = error_type
+    if settings.ci:
+        attributes["cli.ci.provider"] = settings.ci
+    if settings.agent:
+        attributes["cli.agent"] = settings.agent
+    resource = machine_resource()
+    resource.update(
+        {
+            "service.name": app,
+            "service.version": settings.options.version,
+            "cli.installation.id": installation_id,
+            "cli.telemetry.schema_version": settings.schema.version,
+        }
+    )
+    return {
+        "v": RECORD_VERSION,
+        "app": app,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "parent_span_id": record.parent_span_id,
+        "name": f"{app} {command}" if command else app,
+        "start_ns": record.start_ns,
+        "end_ns": end_ns,
+        "status": "ERROR" if exit_code != 0 else "UNSET",
+        "attributes": attributes,
+        "resource": resource,
+        "phases": [
+            {
+                "name": phase.name,
+                "span_id": phase.span_id,
+                "parent_span_id": phase.parent_span_id,
+                "start_ns": phase.start_ns,
+                "end_ns": phase.end_ns or end_ns,
+                "status": "ERROR" if phase.error_type else "UNSET",
+                "attributes": {
+                    **phase.attributes,
+                    **({"error.type": phase.error_type} if phase.error_type else {}),
+                },
+            }
+            for phase in record.phases
+        ],
+        "metrics": [
+            {
+                "name": metric.name,
+                "kind": metric.kind,
+                "unit": metric.unit,
+                "description": metric.description,
+                "points": [{"value": value, "attributes": attrs} for value, attrs in metric.points],
+            }
+            for metric in record.metrics.values()
+            if metric.points
+        ],
+    }

@@ -1,0 +1,155 @@
+"""Hooks on the interpreter's exit paths, for records that no framework boundary closes.
+
+- ``sys.exit`` is wrapped to note the requested code (argparse's ``parser.exit`` calls it too);
+  the code is read at ``atexit``, where Python no longer exposes it.
+- ``sys.excepthook`` is chained to note an uncaught exception's class (exit 1, or 130 for
+  Ctrl-C) before the previous hook prints the traceback as usual.
+- SIGTERM: only when the host left the default action in place, a handler ends the open
+  record as ``terminated`` and then re-raises SIGTERM with the default action, so the
+  process still dies by the signal (exit status 143) exactly as it would have.
+- ``atexit`` ends the process record, and reaps drainers this process started.
+
+Every hook restores only what is still ours on :func:`uninstall`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+import wrapt
+
+from .._internal import internal_errors
+from . import exits, session
+
+_installed = False
+_requested_exit: int | None = None
+_uncaught: tuple[int, str] | None = None
+_previous_excepthook: Callable[..., Any] | None = None
+_original_exit: Callable[..., Any] | None = None
+
+
+def _exit(code: object = None) -> None:
+    global _requested_exit
+    with internal_errors("sys.exit hook"):
+        _requested_exit = exits.exit_code_of(code)
+    assert _original_exit is not None
+    _original_exit(code)
+
+
+#: Frames from these folders are ours (this package, and wrapt's pure-Python fallback).
+_OUR_DIRS = (
+    os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)) + os.sep,
+    os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep,
+)
+
+
+def _is_ours(tb: TracebackType) -> bool:
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_OUR_DIRS)
+
+
+def without_our_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback with the SDK's wrapper frames unlinked.
+
+    An uncaught exception's traceback then reads exactly as it would without telemetry.
+    """
+    head: TracebackType | None = None
+    last: TracebackType | None = None
+    while tb is not None:
+        following = tb.tb_next
+        if not _is_ours(tb):
+            if last is None:
+                head = tb
+            else:
+                last.tb_next = tb
+            last = tb
+        tb = following
+    if last is not None:
+        last.tb_next = None
+    return head
+
+
+def _strip_chain(exc: BaseException) -> None:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 16 and all(current is not s for s in seen):
+        seen.append(current)
+        current.__traceback__ = without_our_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
+def _excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    global _uncaught
+    with internal_errors("excepthook"):
+        if not issubclass(exc_type, SystemExit):
+            _uncaught = exits.classify(exc)
+        tb = without_our_frames(tb)
+        _strip_chain(exc)
+    previous = _previous_excepthook or sys.__excepthook__
+    previous(exc_type, exc, tb)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    with internal_errors("SIGTERM hook"):
+        record = session.active
+        if record is not None and not record.finished:
+            session.finish(record, exits.SIGTERM_EXIT_CODE, exits.TERMINATED)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _at_exit() -> None:
+    with internal_errors("atexit"):
+        if _uncaught is not None:
+            code, error_type = _uncaught
+        else:
+            code, error_type = (_requested_exit or 0), None
+        session.finish_process_record(code, error_type)
+    with internal_errors("reap"):
+        from ..handoff import spawn
+
+        spawn.reap_children()
+
+
+def install() -> None:
+    """Install the hooks once per process."""
+    global _installed, _previous_excepthook, _original_exit
+    if _installed:
+        return
+    _installed = True
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    _original_exit = sys.exit
+    sys.exit = _exit
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        with internal_errors("SIGTERM install"):
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def uninstall() -> None:
+    """Remove the hooks, leaving alone any that someone replaced after us."""
+    global _installed, _requested_exit, _uncaught
+    if not _installed:
+        return
+    _installed = False
+    if sys.excepthook is _excepthook:
+        sys.excepthook = _previous_excepthook or sys.__excepthook__
+    if sys.exit is _exit and _original_exit is not None:
+        sys.exit = _original_exit
+    atexit.unregister(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        with internal_errors("SIGTERM uninstall"):
+            if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _requested_exit = None
+    _uncaught = None

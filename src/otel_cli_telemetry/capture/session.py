@@ -1,0 +1,156 @@
+"""The per-process telemetry session: settings, and the one record being captured.
+
+After ``init()`` an implicit *process* record is open; it serves argparse CLIs and code that
+records metrics before a command begins. A framework boundary (click/typer ``main``, the
+generic :func:`otel_cli_telemetry.command`) opens a command record that adopts what the
+process record collected; each such record ends with its boundary. A process record still
+open at interpreter exit ends there (see :mod:`.process`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from .._internal import debug
+from ..config import Settings
+from . import exits
+from .record import CommandRecord, parse_traceparent
+
+settings: Settings | None = None
+active: CommandRecord | None = None
+#: Records this process emitted, by kind; the process record is emitted only if no
+#: framework record was.
+emitted_framework_records = 0
+
+
+def capturing() -> bool:
+    """Whether records are being built in this process."""
+    return settings is not None and settings.capture
+
+
+def _new_record(kind: str) -> CommandRecord:
+    record = CommandRecord(kind=kind)
+    parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    if parent:
+        record.trace_id, record.parent_span_id = parent
+    return record
+
+
+def open_process_record() -> None:
+    """Open the implicit record at init (replaces nothing if one is open)."""
+    global active
+    if capturing() and active is None:
+        active = _new_record("process")
+
+
+def begin(kind: str) -> CommandRecord | None:
+    """Open a framework record; None if not capturing or a framework record is already open.
+
+    Nested boundaries (a typer app built on click, a generic ``command()`` around a click
+    ``main``) therefore yield one record, owned by the outermost.
+    """
+    global active
+    if not capturing():
+        return None
+    if active is not None and active.kind != "process":
+        return None
+    record = _new_record(kind)
+    if active is not None:
+        record.adopt(active)
+        record.trace_id, record.parent_span_id = active.trace_id, active.parent_span_id
+    active = record
+    return record
+
+
+def current() -> CommandRecord | None:
+    """The record that attributes, phases and metric points go to now."""
+    return active if capturing() else None
+
+
+def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> None:
+    """End ``record`` and hand it off (once); the caller wraps this in ``internal_errors``."""
+    global active, emitted_framework_records
+    if record.finished or settings is None:
+        return
+    started = time.perf_counter_ns()
+    record.finished = True
+    if active is record:
+        active = None
+    if record.kind != "process":
+        emitted_framework_records += 1
+    end_ns = time.time_ns()
+    for phase in record.phase_stack:  # phases left open by an exit inside them
+        phase.end_ns = end_ns
+        phase.error_type = phase.error_type or error_type
+    record.phase_stack.clear()
+    if exit_code != 0 and error_type in (None, exits.EXIT) and record.error_hint:
+        error_type = record.error_hint  # the framework caught it, then exited
+    if exit_code != 0 and error_type is None:
+        error_type = exits.EXIT
+    if record.usage_error and exit_code != 0:
+        error_type = exits.USAGE_ERROR
+
+    from ..handoff import hand_off  # keeps import of this module cheap before the first end
+
+    hand_off(record, settings, exit_code, error_type, end_ns, started)
+
+
+def finish_process_record(exit_code: int, error_type: str | None) -> None:
+    """End the implicit record at interpreter exit, unless a framework record replaced it."""
+    record = active
+    if record is None or record.kind != "process":
+        return
+    if emitted_framework_records and not (record.command_path or record.phases or record.metrics):
+        record.finished = True
+        debug("process record dropped: the framework's command records cover this run")
+        return
+    finish(record, exit_code, error_type)
+
+
+def prepare_exit_path() -> None:
+    """Import now everything that ending a record needs.
+
+    CPython forgets that a KeyboardInterrupt went unhandled (and exits 1 instead of dying
+    by SIGINT, status 130) if any module is imported after it, even from an ``atexit``
+    handler. The process record of an argparse CLI ends in ``atexit``, so nothing may be
+    imported there. Ending a record needs these modules anyway: importing them at init
+    moves the cost, it does not add to it.
+    """
+    from .. import handoff  # noqa: F401
+    from ..handoff import spawn  # noqa: F401
+    from ..privacy.scrub import default_scrubber
+    from . import payload
+
+    default_scrubber()
+    payload.machine_resource()
+    if sys.platform != "win32":
+        import fcntl  # noqa: F401
+
+
+def add_overhead(ns: int) -> None:
+    """Charge ``ns`` of SDK time to the open record (``cli.telemetry.overhead_ms``)."""
+    if active is not None:
+        active.overhead_ns += ns
+
+
+def reset_for_tests() -> None:
+    """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
+    global settings, active, emitted_framework_records
+    settings = None
+    active = None
+    emitted_framework_records = 0
+
+
+def interactive() -> bool:
+    """Whether stdin and stdout are terminals (``cli.interactive``)."""
+    from .environment import is_interactive
+
+    return is_interactive(sys.stdin, sys.stdout)
+
+
+def as_attributes(record: CommandRecord) -> dict[str, Any]:
+    """The framework-level attributes captured so far (tests and debugging)."""
+    return {"cli.command": record.command_name(), "cli.flags": sorted(record.flags)}

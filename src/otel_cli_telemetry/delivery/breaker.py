@@ -1,0 +1,91 @@
+"""The circuit breaker, persisted across runs, with the delivery cursor.
+
+After a failed delivery the endpoint is left alone for a while that grows with each
+consecutive failure (30 s, 1 min, 2 min, ... up to 6 h, with jitter), or for as long as the
+server's ``Retry-After`` asks (capped). No command starts a drainer while the breaker is open,
+so a firewalled machine pays one file read per command, not a process and a timeout.
+A success closes it. ``flush`` may try through an open breaker.
+
+``metrics_cursor_ns`` is where the last accepted metrics window ended: delta metric points
+are sent as contiguous windows per installation, which is what delta-to-cumulative
+conversion in the collector and Prometheus need.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+
+from .._files import read_json, write_json
+from ..paths import Paths
+
+BASE_DELAY_S = 30.0
+MAX_DELAY_S = 6 * 3600.0
+MAX_RETRY_AFTER_S = 24 * 3600.0
+
+
+@dataclass
+class DeliveryState:
+    """What the breaker file holds."""
+
+    failures: int = 0
+    open_until: float = 0.0
+    last_error: str = ""
+    last_success: float = 0.0
+    metrics_cursor_ns: int = 0
+
+    @classmethod
+    def load(cls, paths: Paths) -> DeliveryState:
+        """Read the breaker file; a missing or corrupt one reads as closed."""
+        raw = read_json(paths.breaker_file) or {}
+        state = cls()
+        for name, kind in (
+            ("failures", int),
+            ("open_until", float),
+            ("last_error", str),
+            ("last_success", float),
+            ("metrics_cursor_ns", int),
+        ):
+            value = raw.get(name)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                try:
+                    setattr(state, name, kind(value))
+                except ValueError:
+                    pass
+        return state
+
+    def save(self, paths: Paths) -> None:
+        """Persist atomically."""
+        write_json(paths.breaker_file, asdict(self))
+
+    def is_open(self, now: float | None = None) -> bool:
+        """Whether deliveries should wait."""
+        return (time.time() if now is None else now) < self.open_until
+
+    def record_failure(self, error: str, retry_after_s: float | None = None) -> None:
+        """Open (or keep open, longer) after a failed delivery."""
+        self.failures += 1
+        if retry_after_s is not None and retry_after_s >= 0:
+            delay = min(retry_after_s, MAX_RETRY_AFTER_S)
+        else:
+            delay = min(BASE_DELAY_S * 2 ** (self.failures - 1), MAX_DELAY_S)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        self.open_until = time.time() + delay
+        self.last_error = error[:200]
+
+    def record_success(self) -> None:
+        """Close after an accepted delivery."""
+        self.failures = 0
+        self.open_until = 0.0
+        self.last_error = ""
+        self.last_success = time.time()
+
+
+def breaker_open(paths: Paths) -> bool:
+    """Cheap check for the hot path."""
+    raw = read_json(paths.breaker_file)
+    if not raw:
+        return False
+    until = raw.get("open_until", 0)
+    return isinstance(until, (int, float)) and time.time() < until

@@ -1,0 +1,289 @@
+"""Spool records -> OpenTelemetry SDK ``ReadableSpan`` and ``MetricsData`` objects.
+
+Spans keep the ids and times captured in the CLI. Metric points become DELTA points, one per
+series (resource + metric + attributes) per batch, over the window from the last accepted
+metrics export to now (see ``breaker.DeliveryState.metrics_cursor_ns``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from .._version import __version__
+from ..capture.record import RECORD_VERSION
+from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC
+
+SCOPE = InstrumentationScope("otel_cli_telemetry", __version__)
+
+#: Buckets (seconds) for command durations: CLI commands run from milliseconds to minutes.
+DURATION_BUCKETS_S: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+#: Default buckets for app histograms (the SDK's default explicit bounds).
+DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    75.0,
+    100.0,
+    250.0,
+    500.0,
+    750.0,
+    1000.0,
+    2500.0,
+    5000.0,
+    7500.0,
+    10000.0,
+)
+
+
+class InvalidRecord(ValueError):
+    """A spool record that cannot be delivered (wrong version or shape); it is dropped."""
+
+
+def validate(record: Any) -> dict[str, Any]:
+    """The record if it has the shape delivery needs, else :class:`InvalidRecord`."""
+    if not isinstance(record, dict) or record.get("v") != RECORD_VERSION:
+        raise InvalidRecord("unsupported record version")
+    for key, kind in (
+        ("trace_id", str),
+        ("span_id", str),
+        ("name", str),
+        ("start_ns", int),
+        ("end_ns", int),
+        ("attributes", dict),
+        ("resource", dict),
+    ):
+        if not isinstance(record.get(key), kind):
+            raise InvalidRecord(f"bad field {key}")
+    try:
+        int(record["trace_id"], 16)
+        int(record["span_id"], 16)
+    except ValueError as exc:
+        raise InvalidRecord("bad ids") from exc
+    return record
+
+
+def _context(trace_id: str, span_id: str, remote: bool = False) -> SpanContext:
+    return SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=remote,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+def _status(value: str) -> Status:
+    return Status(StatusCode.ERROR) if value == "ERROR" else Status(StatusCode.UNSET)
+
+
+def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
+    """The command span and its phase spans."""
+    resource = Resource(record["resource"])
+    trace_id = record["trace_id"]
+    parent_id = record.get("parent_span_id") or ""
+    spans = [
+        ReadableSpan(
+            name=record["name"],
+            context=_context(trace_id, record["span_id"]),
+            parent=_context(trace_id, parent_id, remote=True) if parent_id else None,
+            resource=resource,
+            attributes=record["attributes"],
+            kind=SpanKind.INTERNAL,
+            status=_status(record.get("status", "")),
+            start_time=record["start_ns"],
+            end_time=record["end_ns"],
+            instrumentation_scope=SCOPE,
+        )
+    ]
+    for phase in record.get("phases", []):
+        spans.append(
+            ReadableSpan(
+                name=phase["name"],
+                context=_context(trace_id, phase["span_id"]),
+                parent=_context(trace_id, phase["parent_span_id"]),
+                resource=resource,
+                attributes=phase.get("attributes", {}),
+                kind=SpanKind.INTERNAL,
+                status=_status(phase.get("status", "")),
+                start_time=phase["start_ns"],
+                end_time=phase["end_ns"],
+                instrumentation_scope=SCOPE,
+            )
+        )
+    return spans
+
+
+class _HistogramState:
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.count = 0
+        self.total = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+
+    def record(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.total += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+
+
+def _key(attributes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
+
+
+def to_metrics(records: Iterable[dict[str, Any]], start_ns: int, end_ns: int) -> MetricsData:
+    """All metric points of ``records`` as one delta window ``[start_ns, end_ns]``."""
+    # resource -> metric name -> (meta, series key -> state)
+    by_resource: dict[Any, dict[str, Any]] = defaultdict(dict)
+    resources: dict[Any, dict[str, Any]] = {}
+    for record in records:
+        res_key = _key(record["resource"])
+        resources[res_key] = record["resource"]
+        metrics = by_resource[res_key]
+        duration_s = max(0, record["end_ns"] - record["start_ns"]) / 1e9
+        attrs = {
+            k: record["attributes"][k]
+            for k in BUILTIN_METRIC_ATTRIBUTES
+            if k in record["attributes"]
+        }
+        _add(
+            metrics,
+            COMMAND_DURATION_METRIC,
+            "histogram",
+            "s",
+            "Duration of CLI commands",
+            duration_s,
+            attrs,
+            DURATION_BUCKETS_S,
+        )
+        for metric in record.get("metrics", []):
+            for point in metric.get("points", []):
+                value = point.get("value")
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                _add(
+                    metrics,
+                    metric["name"],
+                    metric.get("kind", "counter"),
+                    metric.get("unit", ""),
+                    metric.get("description", ""),
+                    value,
+                    point.get("attributes", {}),
+                    DEFAULT_BUCKETS,
+                )
+    resource_metrics = []
+    for res_key, metrics in by_resource.items():
+        sdk_metrics = [
+            _sdk_metric(name, meta, series, start_ns, end_ns)
+            for name, (meta, series) in metrics.items()
+        ]
+        resource_metrics.append(
+            ResourceMetrics(
+                resource=Resource(resources[res_key]),
+                scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=sdk_metrics, schema_url="")],
+                schema_url="",
+            )
+        )
+    return MetricsData(resource_metrics=resource_metrics)
+
+
+def _add(
+    metrics: dict[str, Any],
+    name: str,
+    kind: str,
+    unit: str,
+    description: str,
+    value: float,
+    attributes: dict[str, Any],
+    bounds: Sequence[float],
+) -> None:
+    meta, series = metrics.setdefault(name, ((kind, unit, description), {}))
+    key = _key(attributes)
+    if meta[0] == "histogram":
+        state = series.get(key)
+        if state is None:
+            state = series[key] = (attributes, _HistogramState(bounds))
+        state[1].record(float(value))
+    else:
+        previous = series.get(key, (attributes, 0))[1]
+        series[key] = (attributes, previous + value)
+
+
+def _sdk_metric(
+    name: str, meta: tuple[str, str, str], series: dict[Any, Any], start_ns: int, end_ns: int
+) -> Metric:
+    kind, unit, description = meta
+    if kind == "histogram":
+        points = [
+            HistogramDataPoint(
+                attributes=attrs,
+                start_time_unix_nano=start_ns,
+                time_unix_nano=end_ns,
+                count=st.count,
+                sum=st.total,
+                bucket_counts=st.counts,
+                explicit_bounds=list(st.bounds),
+                min=st.min,
+                max=st.max,
+                exemplars=[],
+            )
+            for attrs, st in series.values()
+        ]
+        data: Any = Histogram(
+            data_points=points, aggregation_temporality=AggregationTemporality.DELTA
+        )
+    else:
+        points = [
+            NumberDataPoint(
+                attributes=attrs,
+                start_time_unix_nano=start_ns,
+                time_unix_nano=end_ns,
+                value=total,
+                exemplars=[],
+            )
+            for attrs, total in series.values()
+        ]
+        data = Sum(
+            data_points=points,
+            aggregation_temporality=AggregationTemporality.DELTA,
+            is_monotonic=True,
+        )
+    return Metric(name=name, description=description, unit=unit, data=data)

@@ -1,0 +1,113 @@
+"""The persisted state of one app's telemetry: consent, notice, installation id.
+
+Reading creates nothing. A missing, unreadable or corrupt state file reads as "no state"
+(the defaults decide); it is never an error for the host. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .._files import ensure_dir, read_json, write_json
+from ..paths import Paths
+
+_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+#: Values of ``consent`` in the state file.
+GRANTED = "granted"
+DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class State:
+    """What the state file says; every field may be absent."""
+
+    consent: str | None = None  # GRANTED | DENIED | None
+    consent_source: str | None = None  # "prompt" | "command"
+    consent_schema: str | None = None  # schema version the answer was given for
+    notice_schema: str | None = None  # schema version whose notice was shown
+    corrupt: bool = False  # the file existed but could not be read as a state
+
+    @classmethod
+    def load(cls, paths: Paths) -> State:
+        """Read the state file; never raises."""
+        raw = read_json(paths.state_file)
+        if raw is None:
+            return cls(corrupt=os.path.exists(paths.state_file))
+        return cls(
+            consent=_str_or_none(raw.get("consent"), (GRANTED, DENIED)),
+            consent_source=_str_or_none(raw.get("consent_source")),
+            consent_schema=_str_or_none(raw.get("consent_schema")),
+            notice_schema=_str_or_none(raw.get("notice_schema")),
+        )
+
+
+def _str_or_none(value: Any, allowed: tuple[str, ...] | None = None) -> str | None:
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
+def update_state(paths: Paths, **changes: str | None) -> None:
+    """Merge ``changes`` into the state file (a corrupt file is replaced)."""
+    current = read_json(paths.state_file) or {}
+    current.update(changes)
+    write_json(paths.state_file, {k: v for k, v in current.items() if v is not None})
+
+
+def read_installation_id(paths: Paths) -> str | None:
+    """The installation id if one exists and is a valid uuid4; creates nothing."""
+    try:
+        with open(paths.installation_id_file, encoding="utf-8") as handle:
+            value = handle.read(64).strip()
+    except (OSError, ValueError):
+        return None
+    return value if _UUID4.match(value) else None
+
+
+def new_uuid4() -> str:
+    """A random uuid4 string, without importing ``uuid`` (which is slow to import)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def installation_id(paths: Paths) -> str:
+    """The installation id, created on first use.
+
+    Many processes may start for the first time at once: each writes a complete candidate
+    file and tries to hard-link it into place; the link fails for all but one, and the
+    losers read the winner's id. A corrupt id file is replaced.
+    """
+    existing = read_installation_id(paths)
+    if existing:
+        return existing
+    ensure_dir(paths.root)
+    candidate = new_uuid4()
+    tmp = f"{paths.installation_id_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(candidate + "\n")
+    try:
+        try:
+            os.link(tmp, paths.installation_id_file)
+            return candidate
+        except FileExistsError:
+            winner = read_installation_id(paths)
+            if winner:
+                return winner
+            os.replace(tmp, paths.installation_id_file)  # the existing file was corrupt
+            return candidate
+        except OSError:  # no hard links on this file system
+            if not os.path.exists(paths.installation_id_file):
+                os.replace(tmp, paths.installation_id_file)
+            return read_installation_id(paths) or candidate
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -1,0 +1,80 @@
+"""The privacy gate every record passes before it is stored anywhere.
+
+Fail closed: a key that is neither built-in nor declared is dropped (span, phase, metric and
+resource attributes alike); a value that is not a plain scalar or a list of them is dropped
+rather than turned into text; every string (span and phase names included) is scrubbed.
+The count of dropped keys is returned so tests and the debug log can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..schema import BUILTIN_PHASE_ATTRIBUTES, Schema
+
+MAX_STRING_LENGTH = 1024
+MAX_LIST_LENGTH = 64
+
+Scrub = Callable[[str], str]
+
+
+def clean_value(value: Any, scrub: Scrub) -> Any:
+    """A storable attribute value, scrubbed; None when the value must be dropped."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return scrub(value)[:MAX_STRING_LENGTH]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [clean_value(item, scrub) for item in list(value)[:MAX_LIST_LENGTH]]
+        if not items or any(item is None or isinstance(item, list) for item in items):
+            return None
+        if len({type(item) for item in items}) != 1:
+            return None
+        return sorted(items) if isinstance(value, (set, frozenset)) else items
+    return None
+
+
+def clean_attributes(
+    attributes: dict[str, Any], allowed: Iterable[str], scrub: Scrub
+) -> tuple[dict[str, Any], int]:
+    """(kept attributes, number dropped) for one attribute set."""
+    allowed_keys = frozenset(allowed)
+    kept: dict[str, Any] = {}
+    dropped = 0
+    for key, value in attributes.items():
+        if key not in allowed_keys:
+            dropped += 1
+            continue
+        cleaned = clean_value(value, scrub)
+        if cleaned is None:
+            dropped += 1
+            continue
+        kept[key] = cleaned
+    return kept, dropped
+
+
+def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
+    """Filter and scrub a raw record in place; returns how many keys were dropped."""
+    dropped = 0
+    record["name"] = scrub(str(record.get("name", "")))[:MAX_STRING_LENGTH]
+    record["attributes"], n = clean_attributes(
+        record.get("attributes", {}), schema.span_attributes, scrub
+    )
+    dropped += n
+    record["resource"], n = clean_attributes(
+        record.get("resource", {}), schema.resource_attributes, scrub
+    )
+    dropped += n
+    phase_keys = frozenset(schema.fields) | frozenset(BUILTIN_PHASE_ATTRIBUTES)
+    for phase in record.get("phases", []):
+        phase["name"] = scrub(str(phase.get("name", "")))[:MAX_STRING_LENGTH]
+        phase["attributes"], n = clean_attributes(phase.get("attributes", {}), phase_keys, scrub)
+        dropped += n
+    for metric in record.get("metrics", []):
+        for point in metric.get("points", []):
+            point["attributes"], n = clean_attributes(
+                point.get("attributes", {}), schema.metric_attributes, scrub
+            )
+            dropped += n
+    return dropped

@@ -1,0 +1,129 @@
+"""The data schema: every field the SDK can send, built-in or declared by the app.
+
+This module is the single source of the allowlist. Capture drops any key not listed here
+(fail closed), the ``schema`` command prints it, the collector's allowlist is generated
+from it, and the schema version that consent is tied to is a digest of it.
+
+Importing this module is cheap (no OpenTelemetry import); it runs on the hot path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Bumped when the built-in fields below change; part of every schema version.
+BUILTIN_SCHEMA_REVISION = "1"
+
+#: Span attributes every command span may carry, with what they mean.
+BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
+    "process.executable.name": "the app's name (not the interpreter's)",
+    "process.exit.code": "the exit code the command ended with",
+    "process.pid": "the process id (meaningless outside the machine)",
+    "error.type": "when the exit code is not 0: usage_error, interrupted, terminated, "
+    "exit, or the qualified class name of the uncaught exception; never a message",
+    "cli.command": "the command path below the program name, e.g. 'deploy' or 'stage new'",
+    "cli.flags": "names of the options given on the command line; never their values",
+    "cli.interactive": "whether stdin and stdout are a terminal",
+    "cli.ci": "whether the command runs in CI",
+    "cli.ci.provider": "which CI system, when detected (github_actions, gitlab_ci, ...)",
+    "cli.agent": "which AI coding agent runs the command, when detected",
+    "cli.telemetry.overhead_ms": "the SDK's own in-process cost for this command, in ms",
+    "cli.telemetry.dropped": "records dropped since the last delivered one (caps, errors)",
+}
+
+#: Resource attributes; anything else (including OTEL_RESOURCE_ATTRIBUTES) is dropped.
+BUILTIN_RESOURCE_ATTRIBUTES: Mapping[str, str] = {
+    "service.name": "the app's name",
+    "service.version": "the app's version",
+    "os.type": "linux, darwin, windows, ...",
+    "os.version": "the OS release",
+    "host.arch": "amd64, arm64, ... (semantic-convention values)",
+    "process.runtime.name": "cpython, pypy, ...",
+    "process.runtime.version": "the interpreter's version",
+    "cli.installation.id": "a random uuid4 made on first run; identifies nothing else",
+    "cli.telemetry.schema_version": "the version of this schema (changes re-show the notice)",
+    "telemetry.sdk.name": "otel_cli_telemetry",
+    "telemetry.sdk.language": "python",
+    "telemetry.sdk.version": "the SDK's version",
+}
+
+#: The built-in metric and the attributes its points carry.
+COMMAND_DURATION_METRIC = "cli.command.duration"
+BUILTIN_METRIC_ATTRIBUTES: tuple[str, ...] = ("cli.command", "process.exit.code", "error.type")
+
+#: Phase (child) spans carry only these built-in attributes, plus declared ones.
+BUILTIN_PHASE_ATTRIBUTES: tuple[str, ...] = ("error.type",)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric the app declared with ``counter()`` or ``histogram()`` at init."""
+
+    name: str
+    kind: str  # "counter" | "histogram"
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Everything one app can send: built-in fields plus the app's declarations."""
+
+    app: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+
+    @property
+    def span_attributes(self) -> frozenset[str]:
+        """Keys allowed on command and phase spans."""
+        return frozenset(BUILTIN_SPAN_ATTRIBUTES) | frozenset(self.fields)
+
+    @property
+    def metric_attributes(self) -> frozenset[str]:
+        """Keys allowed on metric points (built-in dimensions plus declared fields)."""
+        return frozenset(BUILTIN_METRIC_ATTRIBUTES) | frozenset(self.fields)
+
+    @property
+    def resource_attributes(self) -> frozenset[str]:
+        """Keys allowed on the resource."""
+        return frozenset(BUILTIN_RESOURCE_ATTRIBUTES)
+
+    @property
+    def metric_names(self) -> frozenset[str]:
+        """Names of every metric the app can send."""
+        return frozenset({COMMAND_DURATION_METRIC}) | {m.name for m in self.metrics}
+
+    @property
+    def version(self) -> str:
+        """A digest of the declared fields; consent and the notice are tied to it.
+
+        Metrics are left out on purpose: they may be created lazily inside a command, and
+        their points carry numbers plus declared fields only, so they add no new kind of data.
+        """
+        digest = hashlib.sha256()
+        for key in sorted(self.fields):
+            digest.update(f"f:{key}\n".encode())
+        return f"{BUILTIN_SCHEMA_REVISION}.{digest.hexdigest()[:8]}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The schema as plain data, for ``schema --json`` and the generated policy."""
+        return {
+            "app": self.app,
+            "schema_version": self.version,
+            "span_attributes": {**BUILTIN_SPAN_ATTRIBUTES, **self.fields},
+            "resource_attributes": dict(BUILTIN_RESOURCE_ATTRIBUTES),
+            "metrics": {
+                COMMAND_DURATION_METRIC: {
+                    "kind": "histogram",
+                    "unit": "s",
+                    "description": "duration of each command",
+                    "attributes": list(BUILTIN_METRIC_ATTRIBUTES),
+                },
+                **{
+                    m.name: {"kind": m.kind, "unit": m.unit, "description": m.description}
+                    for m in self.metrics
+                },
+            },
+        }

@@ -1,0 +1,175 @@
+"""The shipped configs: every combination validates, and the allowlist matches the SDK schema."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_cli_telemetry.schema import MetricSpec, Schema
+from otel_cli_telemetry.schema_collector import render_collector_allowlist
+
+pytestmark = pytest.mark.collector
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTOR = ROOT / "collector"
+BACKENDS = ("file", "jaeger", "prometheus", "vendor")
+INGEST = ("tls", "auth")
+
+#: The example app's declaration, as the issue states it (the source of truth is
+#: examples/deploy/deployctl.py; the test below checks the two agree).
+DEPLOYCTL_FIELDS = {
+    "workspace.projects": "number of projects in the workspace",
+    "workspace.stages": "number of stages in the project",
+    "deploy.functions.added": "functions added by the deploy",
+    "deploy.functions.updated": "functions updated by the deploy",
+    "deploy.functions.removed": "functions removed by the deploy",
+    "deploy.infrastructure_changed": "whether the deploy changed infrastructure, not only "
+    "function code",
+    "deploy.change": "kind of function change counted: added, updated or removed",
+}
+DEPLOYCTL_METRIC_SHAPES = {
+    ("deploy.bytes_uploaded", "counter", "By"),
+    ("deploy.functions.changed", "counter", "{function}"),
+    ("deploy.build.duration", "histogram", "s"),
+}
+
+
+def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
+    """FIELDS and METRICS of the example, read the way generate-allowlist.py reads them."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_allowlist", COLLECTOR / "generate-allowlist.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fields, metrics = module.declarations(ROOT / "examples" / "deploy" / "deployctl.py")
+    return fields, metrics
+
+
+def test_example_declares_what_the_issue_says() -> None:
+    fields, metrics = _example_declarations()
+    assert fields == DEPLOYCTL_FIELDS
+    assert {(m.name, m.kind, m.unit) for m in metrics} == DEPLOYCTL_METRIC_SHAPES
+
+
+def test_shipped_allowlist_is_generated_from_the_schema() -> None:
+    fields, metrics = _example_declarations()
+    expected = render_collector_allowlist(Schema("deployctl", fields, metrics))
+    shipped = (COLLECTOR / "allowlist.yaml").read_text(encoding="utf-8")
+    assert shipped == expected, (
+        "collector/allowlist.yaml is stale: run python collector/generate-allowlist.py"
+    )
+
+
+def test_allowlist_is_yaml_with_the_two_processors() -> None:
+    yaml = pytest.importorskip("yaml")
+    fields, metrics = _example_declarations()
+    schema = Schema("deployctl", fields, metrics)
+    doc = yaml.safe_load(render_collector_allowlist(schema))
+    transform = doc["processors"]["transform/allowlist"]
+    span_group = next(g for g in transform["trace_statements"] if g["context"] == "span")
+    keep = span_group["statements"][0]
+    for key in schema.span_attributes:
+        assert f'"{key}"' in keep
+    assert '"host.name"' not in keep
+    names = doc["processors"]["filter/allowlist"]["metric_conditions"][0]
+    for name in schema.metric_names:
+        assert f'"{name}"' in names
+
+
+def test_allowlist_needs_no_pyyaml() -> None:
+    code = (
+        "import sys; sys.modules['yaml'] = None\n"
+        "from otel_cli_telemetry.schema import Schema\n"
+        "from otel_cli_telemetry.schema_collector import render_collector_allowlist\n"
+        "print(len(render_collector_allowlist(Schema('x'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout) > 1000
+
+
+def _combinations() -> list[tuple[str, ...]]:
+    combos: list[tuple[str, ...]] = [()]
+    for n in range(1, len(BACKENDS) + 1):
+        combos += list(itertools.combinations(BACKENDS, n))
+    # ingest overlays with one backend and with all of them
+    for ingest in [("tls",), ("auth",), ("tls", "auth")]:
+        combos += [(*ingest, "prometheus"), (*ingest, *BACKENDS)]
+    return combos
+
+
+@pytest.mark.parametrize("overlays", _combinations(), ids=lambda c: "+".join(c) or "base")
+def test_every_shipped_combination_validates(collector_binary: Path, overlays: tuple[str, ...],
+                                             tmp_path: Path) -> None:
+    configs = [COLLECTOR / "config.yaml", COLLECTOR / "allowlist.yaml"]
+    configs += [COLLECTOR / "overlays" / f"{name}.yaml" for name in overlays]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTELCOL_")}
+    env.update({
+        "OTELCOL_VENDOR_ENDPOINT": "https://otlp.vendor.invalid",
+        "OTELCOL_VENDOR_HEADERS": '{"api-key": "placeholder"}',
+        "OTELCOL_INGEST_TOKEN": "placeholder-token",
+        "OTELCOL_FILE_PATH": str(tmp_path / "audit.jsonl"),
+    })
+    cmd = [str(collector_binary), "validate"]
+    for config in configs:
+        cmd += ["--config", str(config)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def test_every_overlay_is_covered() -> None:
+    shipped = {p.stem for p in (COLLECTOR / "overlays").glob("*.yaml")}
+    assert shipped == set(BACKENDS) | set(INGEST)
+
+
+def test_config_without_allowlist_is_refused(collector_binary: Path) -> None:
+    """Fail closed: the base config alone does not start."""
+    result = subprocess.run(
+        [str(collector_binary), "validate", "--config", str(COLLECTOR / "config.yaml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "allowlist" in result.stderr
+
+
+def test_auth_overlay_without_token_is_refused(collector_binary: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTELCOL_")}
+    cmd = [str(collector_binary), "validate"]
+    for config in ("config.yaml", "allowlist.yaml", "overlays/auth.yaml"):
+        cmd += ["--config", str(COLLECTOR / config)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
+    assert result.returncode != 0
+    assert "no bearer token" in result.stderr
+
+
+def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
+    """Every component type named in a config is built in, and nothing else is."""
+    manifest = (COLLECTOR / "builder-config.yaml").read_text()
+    modules = [line.split()[2] for line in manifest.splitlines()
+               if line.strip().startswith("- gomod:")]
+    built = {m.rsplit("/", 1)[-1] for m in modules}
+    expected = {
+        "otlpreceiver", "memorylimiterprocessor", "batchprocessor", "transformprocessor",
+        "filterprocessor", "deltatocumulativeprocessor", "forwardconnector",
+        "spanmetricsconnector", "otlphttpexporter", "nopexporter", "fileexporter",
+        "prometheusexporter", "healthcheckextension", "bearertokenauthextension",
+        "envprovider", "fileprovider", "yamlprovider",
+    }
+    assert built == expected
+    versions = {line.split()[3] for line in manifest.splitlines()
+                if line.strip().startswith("- gomod:") and "provider" not in line}
+    assert len(versions) == 1, f"core and contrib versions differ: {versions}"
+    text = "\n".join(p.read_text() for p in [COLLECTOR / "config.yaml",
+                                             *(COLLECTOR / "overlays").glob("*.yaml")])
+    for type_name in ("otlp:", "memory_limiter:", "batch:", "transform/", "filter/",
+                      "deltatocumulative:", "forward/", "span_metrics:", "otlp_http/",
+                      "nop:", "file/", "prometheus:", "health_check:", "bearertokenauth/"):
+        assert type_name in text, type_name

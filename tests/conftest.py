@@ -1,0 +1,125 @@
+"""Shared fixtures: isolated environments for real subprocesses, and the SDK's error guard."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SRC = ROOT / "src"
+APPS = TESTS / "apps"
+sys.path.insert(0, str(TESTS))
+
+#: Variables a developer's or CI's shell may set that would change what the SDK decides.
+_LEAKY_PREFIXES = (
+    "OTEL_",
+    "CI",
+    "GITHUB_",
+    "GITLAB_",
+    "CIRCLE",
+    "TRAVIS",
+    "BUILDKITE",
+    "JENKINS",
+    "TEAMCITY",
+    "TF_BUILD",
+    "BITBUCKET",
+    "APPVEYOR",
+    "CODEBUILD",
+    "DRONE",
+    "CLAUDECODE",
+    "CURSOR",
+    "GEMINI",
+    "CODEX",
+    "DO_NOT_TRACK",
+    "TRACEPARENT",
+)
+
+
+@pytest.fixture(autouse=True)
+def _sdk_errors_fail_tests(telemetry_internal_errors_fail: list[str]) -> Iterator[None]:
+    """Errors the SDK swallows in this process fail the test (see testing.py)."""
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each in-process test starts with no session, no hooks, no patches, no leaky env."""
+    for name in list(os.environ):
+        if name.startswith(_LEAKY_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    yield
+    from otel_cli_telemetry import handoff
+    from otel_cli_telemetry.capture import process, session
+    from otel_cli_telemetry.capture.integrations import registry
+
+    registry.uninstrument_all()
+    process.uninstall()
+    session.reset_for_tests()
+    handoff.sink = None
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment for a CLI subprocess: own HOME and XDG dirs, no CI, no OTEL_*."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": str(SRC),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+    return env
+
+
+def state_dir(env: dict[str, str], app: str) -> Path:
+    """Where the SDK keeps an app's files under ``env``."""
+    return Path(env["XDG_STATE_HOME"]) / app / "otel-cli-telemetry"
+
+
+def run_app(
+    script: str | Path,
+    args: list[str],
+    env: dict[str, str],
+    *,
+    timeout: float = 30,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a test app (a path under tests/apps or any script) as a real process."""
+    path = Path(script)
+    if not path.is_absolute():
+        path = APPS / path
+    return subprocess.run(
+        [sys.executable, str(path), *args],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        input=stdin.encode() if stdin is not None else None,
+        check=False,
+    )
+
+
+def wait_for_drainer(env: dict[str, str], app: str, timeout: float = 20) -> None:
+    """Wait until no drainer holds the app's lock (so tmp dirs can be removed)."""
+    from otel_cli_telemetry.delivery.lock import held_by_someone
+
+    lock = state_dir(env, app) / "drainer.lock"
+    deadline = time.time() + timeout
+    while time.time() < deadline and held_by_someone(str(lock)):
+        time.sleep(0.05)
+
+
+def exit_status(returncode: int) -> int:
+    """The exit status a shell reports: 128 + signal for a process killed by one."""
+    return returncode if returncode >= 0 else 128 - returncode
