@@ -119,8 +119,6 @@ def init(
 
 
 def _start(options: Any, frameworks: tuple[str, ...]) -> None:
-    from dataclasses import replace
-
     from .capture import process
     from .capture.environment import is_interactive
     from .config import resolve
@@ -140,8 +138,7 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
     from . import handoff
 
     if handoff.sink is not None:  # otel_cli_telemetry.testing is capturing
-        settings = replace(
-            settings,
+        settings = settings.replace(
             enabled=True,
             show_notice=False,
             ask=False,
@@ -161,7 +158,7 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
         with internal_errors("prompt"):
             granted = ask(settings)
         decided = "state file: accepted at the prompt" if granted else "declined at the prompt"
-        settings = replace(settings, enabled=granted, ask=False, decided_by=decided)
+        settings = settings.replace(enabled=granted, ask=False, decided_by=decided)
     session.settings = settings
     if settings.send:
         from .control import save_schema

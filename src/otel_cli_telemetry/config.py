@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from typing import Any
 
 from .capture.environment import detect_agent, detect_ci
 from .gate.state import DENIED, GRANTED, State
@@ -38,25 +38,44 @@ def env_prefix(app: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", app.upper())
 
 
-@dataclass(frozen=True)
 class InitOptions:
     """The arguments of ``init()``, validated: a bad one is the only loud failure we allow."""
 
-    app: str
-    version: str = "unknown"
-    endpoint: str | None = None
-    consent: str = "notice"
-    fields: Mapping[str, str] = field(default_factory=dict)
-    enabled: bool | None = None
-    opt_out_env: Sequence[str] = ()
-    ask_share: float = 1.0
-    ci_budget_s: float | None = None
-    inject_command: bool = True
-    notice: str | None = None
-    policy_url: str | None = None
-    state_dir: str | None = None
+    __slots__ = ("app", "ask_share", "ci_budget_s", "consent", "enabled", "endpoint", "fields",
+                 "inject_command", "notice", "opt_out_env", "policy_url", "state_dir", "version")
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        app: str,
+        version: str = "unknown",
+        endpoint: str | None = None,
+        consent: str = "notice",
+        fields: Mapping[str, str] | None = None,
+        enabled: bool | None = None,
+        opt_out_env: Sequence[str] = (),
+        ask_share: float = 1.0,
+        ci_budget_s: float | None = None,
+        inject_command: bool = True,
+        notice: str | None = None,
+        policy_url: str | None = None,
+        state_dir: str | None = None,
+    ) -> None:
+        self.app = app
+        self.version = version
+        self.endpoint = endpoint
+        self.consent = consent
+        self.fields: Mapping[str, str] = {} if fields is None else fields
+        self.enabled = enabled
+        self.opt_out_env = opt_out_env
+        self.ask_share = ask_share
+        self.ci_budget_s = ci_budget_s
+        self.inject_command = inject_command
+        self.notice = notice
+        self.policy_url = policy_url
+        self.state_dir = state_dir
+        self._validate()
+
+    def _validate(self) -> None:
         if not isinstance(self.app, str) or not _APP_NAME.match(self.app):
             raise ValueError(
                 f"otel_cli_telemetry.init(app=...) must be a short name of letters, digits, "
@@ -98,24 +117,55 @@ class InitOptions:
             )
 
 
-@dataclass(frozen=True)
 class Settings:
-    """The resolved configuration for this process."""
+    """The resolved configuration for this process.
 
-    options: InitOptions
-    schema: Schema
-    paths: Paths
-    enabled: bool  # consent: records may leave the machine
-    decided_by: str  # which source decided ``enabled``, for ``status``
-    show_notice: bool  # show the one-time notice on this run (nothing is sent)
-    ask: bool  # ask the consent question on this run
-    debug: bool  # print records to stderr, send nothing
-    log_path: str | None  # append every captured record here, sending or not
-    endpoint: str | None  # None: local-only (records kept in the history file)
-    protocol: str  # "http/protobuf" | "grpc"
-    ci: str | None
-    agent: str | None
-    ci_budget_s: float
+    - ``enabled``: consent; records may leave the machine. ``decided_by``: which source said so.
+    - ``show_notice``/``ask``: show the one-time notice / ask the question on this run.
+    - ``debug``: print records to stderr, send nothing. ``log_path``: append every record there.
+    - ``endpoint``: OTLP base URL, or None for local-only (records kept in the history file).
+    """
+
+    __slots__ = ("agent", "ask", "ci", "ci_budget_s", "debug", "decided_by", "enabled", "endpoint", "log_path", "options", "paths", "protocol", "schema", "show_notice")
+
+    def __init__(
+        self,
+        *,
+        options: InitOptions,
+        schema: Schema,
+        paths: Paths,
+        enabled: bool,
+        decided_by: str,
+        show_notice: bool,
+        ask: bool,
+        debug: bool,
+        log_path: str | None,
+        endpoint: str | None,
+        protocol: str,
+        ci: str | None,
+        agent: str | None,
+        ci_budget_s: float,
+    ) -> None:
+        self.options = options
+        self.schema = schema
+        self.paths = paths
+        self.enabled = enabled
+        self.decided_by = decided_by
+        self.show_notice = show_notice
+        self.ask = ask
+        self.debug = debug
+        self.log_path = log_path
+        self.endpoint = endpoint
+        self.protocol = protocol
+        self.ci = ci
+        self.agent = agent
+        self.ci_budget_s = ci_budget_s
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return Settings(**values)
 
     @property
     def app(self) -> str:

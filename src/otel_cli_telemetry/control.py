@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 from typing import Any
 
 from ._files import read_json, write_json
@@ -33,7 +32,7 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
     fields = saved.get("fields")
     if isinstance(fields, dict):
         clean = {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, str)}
-        settings = replace(settings, schema=Schema(app, clean))
+        settings = settings.replace(schema=Schema(app, clean))
     return settings
 
 
@@ -114,7 +113,7 @@ def schema_text(settings: Settings, fmt: str = "text") -> str:
     """Every field the app can send; ``json``; or ``collector``: the matching allowlist."""
     from .instruments import registered
 
-    schema = replace(settings.schema, metrics=settings.schema.metrics or registered())
+    schema = Schema(settings.schema.app, settings.schema.fields, settings.schema.metrics or registered())
     if fmt == "json":
         return json.dumps(schema.as_dict(), indent=2, sort_keys=True)
     if fmt == "collector":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 #: Subfolder of the app's state dir, so our files never mix with the app's own.
 SUBDIR = "otel-cli-telemetry"
@@ -28,11 +27,19 @@ def user_state_dir(app: str) -> str:
     return os.path.join(base, app)
 
 
-@dataclass(frozen=True)
 class Paths:
     """Every file the SDK uses for one app."""
 
-    root: str
+    __slots__ = ("root",)
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
 
     @classmethod
     def for_app(cls, app: str, state_dir: str | None = None) -> Paths:

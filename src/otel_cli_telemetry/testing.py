@@ -63,8 +63,7 @@ def capture_telemetry() -> Iterator[CapturedTelemetry]:
     previous_settings = session.settings
     handoff.sink = captured.records.append
     if session.settings is not None:
-        session.settings = replace(
-            session.settings,
+        session.settings = session.settings.replace(
             enabled=True,
             debug=False,
             log_path=None,

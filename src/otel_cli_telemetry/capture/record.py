@@ -9,15 +9,16 @@ layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK obj
 from __future__ import annotations
 
 import os
-import re
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Version of the spool/record format; the drainer refuses (and counts) other versions.
 RECORD_VERSION = 1
 
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_HEX = frozenset("0123456789abcdef")
 
 
 def new_span_id() -> str:
@@ -40,57 +41,73 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
     if not value:
         return None
-    match = _TRACEPARENT.match(value.strip().lower())
-    if not match or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
+    parts = value.strip().lower().split("-")
+    if len(parts) != 4 or parts[0] != "00" or [len(p) for p in parts[1:]] != [32, 16, 2]:
         return None
-    return match.group(1), match.group(2)
+    if not all(c in _HEX for c in "".join(parts[1:])):
+        return None
+    if parts[1] == "0" * 32 or parts[2] == "0" * 16:
+        return None
+    return parts[1], parts[2]
 
 
-@dataclass
 class Phase:
     """A named part of the command, exported as a child span."""
 
-    name: str
-    span_id: str
-    parent_span_id: str
-    start_ns: int
-    end_ns: int = 0
-    error_type: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("attributes", "end_ns", "error_type", "name", "parent_span_id", "span_id",
+                 "start_ns")
+
+    def __init__(
+        self, name: str, span_id: str, parent_span_id: str, start_ns: int,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.start_ns = start_ns
+        self.end_ns = 0
+        self.error_type: str | None = None
+        self.attributes: dict[str, Any] = attributes or {}
 
 
-@dataclass
 class MetricPoints:
     """Points recorded on one metric during the command."""
 
-    name: str
-    kind: str  # "counter" | "histogram"
-    unit: str
-    description: str
-    points: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    __slots__ = ("description", "kind", "name", "points", "unit")
+
+    def __init__(self, name: str, kind: str, unit: str, description: str) -> None:
+        self.name = name
+        self.kind = kind  # "counter" | "histogram"
+        self.unit = unit
+        self.description = description
+        self.points: list[tuple[float, dict[str, Any]]] = []
 
 
-@dataclass
 class CommandRecord:
     """The mutable record of the command that is running."""
 
-    kind: str  # "process" (implicit, argparse/generic), "click", "typer", "command"
-    start_ns: int = field(default_factory=time.time_ns)
-    trace_id: str = field(default_factory=new_trace_id)
-    span_id: str = field(default_factory=new_span_id)
-    parent_span_id: str = ""
-    command_path: tuple[str, ...] = ()
-    chained: list[str] = field(default_factory=list)
-    flags: set[str] = field(default_factory=set)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    phases: list[Phase] = field(default_factory=list)
-    phase_stack: list[Phase] = field(default_factory=list)
-    metrics: dict[str, MetricPoints] = field(default_factory=dict)
-    usage_error: bool = False
-    exit_hint: int | None = None  # an exit code seen before the end (ctx.exit, sys.exit)
-    error_hint: str | None = None  # error.type of an exception seen leaving a command
-    overhead_ns: int = 0
-    finished: bool = False
+    __slots__ = ("attributes", "chained", "command_path", "error_hint", "exit_hint",
+                 "finished", "flags", "kind", "metrics", "overhead_ns", "parent_span_id",
+                 "phase_stack", "phases", "span_id", "start_ns", "trace_id", "usage_error")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "process" (implicit: argparse/generic), "click", "typer", "command"
+        self.start_ns = time.time_ns()
+        self.trace_id = new_trace_id()
+        self.span_id = new_span_id()
+        self.parent_span_id = ""
+        self.command_path: tuple[str, ...] = ()
+        self.chained: list[str] = []
+        self.flags: set[str] = set()
+        self.attributes: dict[str, Any] = {}
+        self.phases: list[Phase] = []
+        self.phase_stack: list[Phase] = []
+        self.metrics: dict[str, MetricPoints] = {}
+        self.usage_error = False
+        self.exit_hint: int | None = None  # an exit code seen before the end (ctx.exit)
+        self.error_hint: str | None = None  # error.type of an exception seen leaving a command
+        self.overhead_ns = 0
+        self.finished = False
 
     def adopt(self, other: CommandRecord) -> None:
         """Take over what an implicit process record collected before this command began."""

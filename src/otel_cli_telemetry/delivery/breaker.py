@@ -13,9 +13,7 @@ conversion in the collector and Prometheus need.
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import asdict, dataclass
 
 from .._files import read_json, write_json
 from ..paths import Paths
@@ -25,15 +23,17 @@ MAX_DELAY_S = 6 * 3600.0
 MAX_RETRY_AFTER_S = 24 * 3600.0
 
 
-@dataclass
 class DeliveryState:
     """What the breaker file holds."""
 
-    failures: int = 0
-    open_until: float = 0.0
-    last_error: str = ""
-    last_success: float = 0.0
-    metrics_cursor_ns: int = 0
+    __slots__ = ("failures", "last_error", "last_success", "metrics_cursor_ns", "open_until")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+        self.last_error = ""
+        self.last_success = 0.0
+        self.metrics_cursor_ns = 0
 
     @classmethod
     def load(cls, paths: Paths) -> DeliveryState:
@@ -57,7 +57,7 @@ class DeliveryState:
 
     def save(self, paths: Paths) -> None:
         """Persist atomically."""
-        write_json(paths.breaker_file, asdict(self))
+        write_json(paths.breaker_file, {name: getattr(self, name) for name in self.__slots__})
 
     def is_open(self, now: float | None = None) -> bool:
         """Whether deliveries should wait."""
@@ -70,6 +70,8 @@ class DeliveryState:
             delay = min(retry_after_s, MAX_RETRY_AFTER_S)
         else:
             delay = min(BASE_DELAY_S * 2 ** (self.failures - 1), MAX_DELAY_S)
+            import random  # only on failure: keeps the hot path's imports small
+
             delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
         self.open_until = time.time() + delay
         self.last_error = error[:200]

@@ -7,29 +7,46 @@ Reading creates nothing. A missing, unreadable or corrupt state file reads as "n
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from .._files import ensure_dir, read_json, write_json
 from ..paths import Paths
 
-_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_uuid4(value: str) -> bool:
+    parts = value.split("-")
+    return (
+        [len(p) for p in parts] == [8, 4, 4, 4, 12]
+        and all(c in _HEX for c in value.replace("-", ""))
+        and parts[2][0] == "4"
+        and parts[3][0] in "89ab"
+    )
 
 #: Values of ``consent`` in the state file.
 GRANTED = "granted"
 DENIED = "denied"
 
 
-@dataclass(frozen=True)
 class State:
     """What the state file says; every field may be absent."""
 
-    consent: str | None = None  # GRANTED | DENIED | None
-    consent_source: str | None = None  # "prompt" | "command"
-    consent_schema: str | None = None  # schema version the answer was given for
-    notice_schema: str | None = None  # schema version whose notice was shown
-    corrupt: bool = False  # the file existed but could not be read as a state
+    __slots__ = ("consent", "consent_schema", "consent_source", "corrupt", "notice_schema")
+
+    def __init__(
+        self,
+        consent: str | None = None,
+        consent_source: str | None = None,
+        consent_schema: str | None = None,
+        notice_schema: str | None = None,
+        corrupt: bool = False,
+    ) -> None:
+        self.consent = consent  # GRANTED | DENIED | None
+        self.consent_source = consent_source  # "prompt" | "command"
+        self.consent_schema = consent_schema  # schema version the answer was given for
+        self.notice_schema = notice_schema  # schema version whose notice was shown
+        self.corrupt = corrupt  # the file existed but could not be read as a state
 
     @classmethod
     def load(cls, paths: Paths) -> State:
@@ -65,7 +82,7 @@ def read_installation_id(paths: Paths) -> str | None:
             value = handle.read(64).strip()
     except (OSError, ValueError):
         return None
-    return value if _UUID4.match(value) else None
+    return value if _is_uuid4(value) else None
 
 
 def new_uuid4() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from .._files import append_line, ensure_dir, write_atomic
 from ..paths import Paths
@@ -22,13 +21,15 @@ MAX_AGE_S = 7 * 24 * 3600
 TRACES_DONE_SUFFIX = ".t.json"
 
 
-@dataclass(frozen=True)
 class SpoolEntry:
     """One spooled record file."""
 
-    path: str
-    size: int
-    mtime: float
+    __slots__ = ("mtime", "path", "size")
+
+    def __init__(self, path: str, size: int, mtime: float) -> None:
+        self.path = path
+        self.size = size
+        self.mtime = mtime
 
     @property
     def traces_done(self) -> bool:

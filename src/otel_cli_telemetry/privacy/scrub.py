@@ -145,12 +145,13 @@ SECRET_PATTERNS: tuple[tuple[str, str, str], ...] = (
         "<ip>",
     ),
     (
-        # Full form; '::' compression with a group on each side; or a leading '::' and two
-        # groups or more. Clock times (12:30:45) and C++/Rust paths (std::io) do not match;
-        # a bare 'abc::def' of hex words does.
+        # Full form; '::' with a group on each side; a prefix of two groups or more ending
+        # in '::' (2001:db8:1:2:: names a network); a leading '::' and two groups or more.
+        # Clock times (12:30:45), C++/Rust paths (std::io, A::b) and ::1 do not match; a
+        # bare 'abc::def' of hex words does.
         "ipv6",
         rf"\b(?:{_HEX4}(?::{_HEX4}){{7}}|{_HEX4}(?::{_HEX4}){{0,6}}::{_HEX4}(?::{_HEX4}){{0,6}})\b"
-        rf"|::{_HEX4}(?::{_HEX4}){{1,6}}\b",
+        rf"|\b{_HEX4}(?::{_HEX4}){{1,6}}::\B|::{_HEX4}(?::{_HEX4}){{1,6}}\b",
         "<ip>",
     ),
 )
