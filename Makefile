@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test test-python lint bench collector tools clean
+.PHONY: demo test test-python lint bench collector tools compat clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ collector:
 tools:
 	bash collector/install-test-tools.sh
 
+# The oldest supported click (8.1) and typer before it vendored click (0.15).
+compat: $(STAMP)
+	test -x .work/compat-venv/bin/python || $(PYTHON) -m venv .work/compat-venv
+	.work/compat-venv/bin/python -m pip install -q 'click==8.1.8' 'typer==0.15.4' -e .
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/mypy
@@ -33,7 +38,7 @@ lint: $(STAMP)
 test-python: $(STAMP)
 	$(PY) -m pytest -q
 
-test: $(STAMP) collector tools lint
+test: $(STAMP) collector tools lint compat
 	$(PY) -m pytest -q
 
 bench: $(STAMP) collector

@@ -70,22 +70,39 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     """A clean environment for a CLI subprocess: own HOME and XDG dirs, no CI, no OTEL_*."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "PYTHONPATH": str(SRC),
-        "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
     }
-    return env
 
 
 def state_dir(env: dict[str, str], app: str) -> Path:
     """Where the SDK keeps an app's files under ``env``."""
     return Path(env["XDG_STATE_HOME"]) / app / "otel-cli-telemetry"
+
+
+COMPAT_VENV = ROOT / ".work" / "compat-venv"
+#: The oldest supported framework versions: click 8.1 (``BaseCommand.main``) and a typer
+#: from before 0.26 (no vendored click). ``make test`` builds this venv; so does this fixture.
+COMPAT_REQUIREMENTS = ("click==8.1.8", "typer==0.15.4")
+
+
+@pytest.fixture(scope="session")
+def compat_python() -> str:
+    """The interpreter of a venv with the oldest supported click and typer."""
+    python = COMPAT_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(COMPAT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *COMPAT_REQUIREMENTS, "-e", str(ROOT)],
+            check=True,
+        )
+    return str(python)
 
 
 def run_app(
@@ -95,13 +112,14 @@ def run_app(
     *,
     timeout: float = 30,
     stdin: str | None = None,
+    python: str | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a test app (a path under tests/apps or any script) as a real process."""
     path = Path(script)
     if not path.is_absolute():
         path = APPS / path
     return subprocess.run(
-        [sys.executable, str(path), *args],
+        [python or sys.executable, str(path), *args],
         env=env,
         capture_output=True,
         timeout=timeout,

@@ -33,7 +33,8 @@ def test_changed_fields_show_the_notice_again(tmp_path: Path) -> None:
     first = _settings(tmp_path, {})
     update_state(Paths(str(tmp_path)), notice_schema=first.schema.version)
     s = _settings(tmp_path, {}, fields={"deploy.stage": "the stage"})
-    assert s.show_notice and not s.enabled
+    assert s.show_notice
+    assert not s.enabled
 
 
 @pytest.mark.parametrize(

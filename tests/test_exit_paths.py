@@ -78,20 +78,39 @@ SCENARIOS = [
         phase=False,
     ),
 ]
-CASES = [(f, s) for s in SCENARIOS for f in ("click", "typer", "argparse") if f in s.frameworks]
+CASES = [
+    (f, s, v)
+    for s in SCENARIOS
+    for f in ("click", "typer", "argparse")
+    if f in s.frameworks
+    for v in (("current", "oldest") if f != "argparse" else ("current",))
+]
 
 
-@pytest.mark.parametrize(("framework", "scenario"), CASES, ids=[f"{f}-{s.id}" for f, s in CASES])
-def test_exit_path(framework: str, scenario: Scenario, cli_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("framework", "scenario", "versions"), CASES, ids=[f"{f}-{s.id}-{v}" for f, s, v in CASES]
+)
+def test_exit_path(
+    framework: str,
+    scenario: Scenario,
+    versions: str,
+    cli_env: dict[str, str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """``versions``: "current" is what a fresh install resolves to (click 8.5, typer 0.29 with
+    its vendored click); "oldest" is click 8.1 with typer 0.15 (see ``compat_python``)."""
     script, app = APPS[framework]
-    baseline = run_app(script, list(scenario.args), {**cli_env, "WITH_TELEMETRY": "0"})
+    python = request.getfixturevalue("compat_python") if versions == "oldest" else None
+    baseline = run_app(
+        script, list(scenario.args), {**cli_env, "WITH_TELEMETRY": "0"}, python=python
+    )
     with OtlpHttpReceiver() as receiver:
         env = {
             **cli_env,
             f"{app.upper()}_TELEMETRY": "1",
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         }
-        result = run_app(script, list(scenario.args), env)
+        result = run_app(script, list(scenario.args), env, python=python)
         assert (result.stdout, result.stderr, result.returncode) == (
             baseline.stdout,
             baseline.stderr,

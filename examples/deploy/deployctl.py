@@ -26,7 +26,9 @@ FIELDS = {
     "deploy.functions.added": "functions added by the deploy",
     "deploy.functions.updated": "functions updated by the deploy",
     "deploy.functions.removed": "functions removed by the deploy",
-    "deploy.infrastructure_changed": "whether the deploy changed infrastructure, not only function code",
+    "deploy.infrastructure_changed": (
+        "whether the deploy changed infrastructure, not only function code"
+    ),
     "deploy.change": "kind of function change counted: added, updated or removed",
 }
 METRICS = (

@@ -41,8 +41,21 @@ def env_prefix(app: str) -> str:
 class InitOptions:
     """The arguments of ``init()``, validated: a bad one is the only loud failure we allow."""
 
-    __slots__ = ("app", "ask_share", "ci_budget_s", "consent", "enabled", "endpoint", "fields",
-                 "inject_command", "notice", "opt_out_env", "policy_url", "state_dir", "version")
+    __slots__ = (
+        "app",
+        "ask_share",
+        "ci_budget_s",
+        "consent",
+        "enabled",
+        "endpoint",
+        "fields",
+        "inject_command",
+        "notice",
+        "opt_out_env",
+        "policy_url",
+        "state_dir",
+        "version",
+    )
 
     def __init__(
         self,
@@ -126,7 +139,22 @@ class Settings:
     - ``endpoint``: OTLP base URL, or None for local-only (records kept in the history file).
     """
 
-    __slots__ = ("agent", "ask", "ci", "ci_budget_s", "debug", "decided_by", "enabled", "endpoint", "log_path", "options", "paths", "protocol", "schema", "show_notice")
+    __slots__ = (
+        "agent",
+        "ask",
+        "ci",
+        "ci_budget_s",
+        "debug",
+        "decided_by",
+        "enabled",
+        "endpoint",
+        "log_path",
+        "options",
+        "paths",
+        "protocol",
+        "schema",
+        "show_notice",
+    )
 
     def __init__(
         self,

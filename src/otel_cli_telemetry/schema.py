@@ -90,7 +90,9 @@ class Schema:
     __slots__ = ("app", "fields", "metrics")
 
     def __init__(
-        self, app: str, fields: Mapping[str, str] | None = None,
+        self,
+        app: str,
+        fields: Mapping[str, str] | None = None,
         metrics: tuple[MetricSpec, ...] = (),
     ) -> None:
         self.app = app

@@ -1,4 +1,7 @@
-"""A click test app: ``click_app.py [--verbose] deploy --do ok|exitN|ctxexitN|raise|interrupt|sigterm``."""
+"""A click test app.
+
+``click_app.py [--verbose] deploy --do ok|exitN|ctxexitN|raise|interrupt|sigterm``
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from . import exits, session
 
 _installed = False
 _requested_exit: int | None = None
-_uncaught: tuple[int, str] | None = None
+_uncaught: tuple[int, str | None] | None = None
 _previous_excepthook: Callable[..., Any] | None = None
 _original_exit: Callable[..., Any] | None = None
 
@@ -128,7 +128,7 @@ def install() -> None:
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     _original_exit = sys.exit
-    sys.exit = _exit
+    sys.exit = _exit  # type: ignore[assignment]  # same signature, minus NoReturn's promise
     atexit.register(_at_exit)
     if threading.current_thread() is threading.main_thread():
         with internal_errors("SIGTERM install"):

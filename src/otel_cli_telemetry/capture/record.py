@@ -54,11 +54,22 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
 class Phase:
     """A named part of the command, exported as a child span."""
 
-    __slots__ = ("attributes", "end_ns", "error_type", "name", "parent_span_id", "span_id",
-                 "start_ns")
+    __slots__ = (
+        "attributes",
+        "end_ns",
+        "error_type",
+        "name",
+        "parent_span_id",
+        "span_id",
+        "start_ns",
+    )
 
     def __init__(
-        self, name: str, span_id: str, parent_span_id: str, start_ns: int,
+        self,
+        name: str,
+        span_id: str,
+        parent_span_id: str,
+        start_ns: int,
         attributes: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
@@ -86,9 +97,25 @@ class MetricPoints:
 class CommandRecord:
     """The mutable record of the command that is running."""
 
-    __slots__ = ("attributes", "chained", "command_path", "error_hint", "exit_hint",
-                 "finished", "flags", "kind", "metrics", "overhead_ns", "parent_span_id",
-                 "phase_stack", "phases", "span_id", "start_ns", "trace_id", "usage_error")
+    __slots__ = (
+        "attributes",
+        "chained",
+        "command_path",
+        "error_hint",
+        "exit_hint",
+        "finished",
+        "flags",
+        "kind",
+        "metrics",
+        "overhead_ns",
+        "parent_span_id",
+        "phase_stack",
+        "phases",
+        "span_id",
+        "start_ns",
+        "trace_id",
+        "usage_error",
+    )
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "process" (implicit: argparse/generic), "click", "typer", "command"

@@ -24,6 +24,7 @@ def _is_uuid4(value: str) -> bool:
         and parts[3][0] in "89ab"
     )
 
+
 #: Values of ``consent`` in the state file.
 GRANTED = "granted"
 DENIED = "denied"

@@ -254,14 +254,15 @@ class _Rule:
 
 
 def _is_scrubbed(text: str) -> bool:
-    """Whether ``text`` is a placeholder, maybe followed by punctuation (``<redacted>}``).
+    """Whether ``text`` is a placeholder, maybe quoted or followed by punctuation.
 
-    A value replaced in an earlier round is left alone, so ``{"password": "x"}`` does not
-    lose its closing brace to the unquoted-value form when the round is repeated.
+    A value replaced in an earlier pattern or round is left alone: ``"<aws-secret-key>"``
+    keeps its specific placeholder, and ``{"password": "x"}`` does not lose its closing
+    brace to the unquoted-value form (``<redacted>}``) when the round is repeated.
     """
     if text in PLACEHOLDERS:
         return True
-    head, closed, tail = text.partition(">")
+    head, closed, tail = text.lstrip("\"'").partition(">")
     return bool(closed) and head + ">" in PLACEHOLDERS and not any(c.isalnum() for c in tail)
 
 
@@ -321,7 +322,7 @@ def _usable_name(name: str | None) -> str | None:
 def _home_forms(home: str) -> list[str]:
     """The spellings under which a home directory shows up in strings."""
     home = home.rstrip("/\\")
-    if len(home) < 2:  # "/" (or a bare drive) would match every path
+    if len(home) < 3:  # "/" or a bare drive ("C:") would match every path
         return []
     forms = {home}
     if "\\" in home or home[1] == ":":

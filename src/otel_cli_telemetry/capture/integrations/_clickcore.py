@@ -36,7 +36,7 @@ def command_path(ctx: Any) -> tuple[str, ...]:
 def option_name(param: Any) -> str:
     """The option's longest declared name (``--force`` rather than ``-f``)."""
     opts = list(getattr(param, "opts", ())) or [str(param.name)]
-    return max(opts, key=len)
+    return str(max(opts, key=len))
 
 
 def given_options(ctx: Any) -> set[str]:

@@ -59,12 +59,12 @@ def _wrap_subparsers_call(
 def _given_options(parser: Any, tokens: list[str]) -> set[str]:
     known = getattr(parser, "_option_string_actions", {})
     found: set[str] = set()
-    for token in tokens:
-        if token == "--":
+    for arg in tokens:
+        if arg == "--":
             break
-        if not token.startswith(tuple(getattr(parser, "prefix_chars", "-"))) or len(token) < 2:
+        if not arg.startswith(tuple(getattr(parser, "prefix_chars", "-"))) or len(arg) < 2:
             continue
-        action = known.get(token.split("=", 1)[0])
+        action = known.get(arg.split("=", 1)[0])
         if action is not None:
             found.add(max(action.option_strings, key=len))
     return found

@@ -39,6 +39,10 @@ class TyperIntegration(Integration):
         command = vendored.Command
         self.wrap(defining_class(command, "make_context"), "make_context", wrap_make_context)
         self.wrap(defining_class(command, "invoke"), "invoke", wrap_invoke)
-        self.wrap(defining_class(vendored.Group, "invoke"), "invoke", wrap_invoke)
+        # typer's vendored click has no Group: TyperGroup subclasses Command and resolves
+        # subcommands in its own invoke (an unknown name fails there).
+        group = getattr(core, "TyperGroup", None)
+        if group is not None:
+            self.wrap(defining_class(group, "invoke"), "invoke", wrap_invoke)
         # typer.testing.CliRunner and plain typer._click commands go through click's main.
         self.wrap(defining_class(command, "main"), "main", main_wrapper)
