@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test test-python lint bench collector tools compat clean
+.PHONY: demo test test-python lint bench collector tools compat instrument-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ compat: $(STAMP)
 	test -x .work/compat-venv/bin/python || $(PYTHON) -m venv .work/compat-venv
 	.work/compat-venv/bin/python -m pip install -q 'click==8.1.8' 'typer==0.15.4' -e .
 
+# Three real CLIs from PyPI (click, typer, argparse) for the opentelemetry-instrument tests.
+instrument-venv: $(STAMP)
+	bash examples/instrument/setup-venv.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/mypy
@@ -38,7 +42,7 @@ lint: $(STAMP)
 test-python: $(STAMP)
 	$(PY) -m pytest -q
 
-test: $(STAMP) collector tools lint compat
+test: $(STAMP) collector tools lint compat instrument-venv
 	$(PY) -m pytest -q
 
 bench: $(STAMP) collector

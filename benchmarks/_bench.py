@@ -64,11 +64,12 @@ def clean_env() -> dict[str, str]:
 
 
 class Run:
-    """One finished child: wall and CPU time (ms), peak RSS (KiB), exit status, output."""
+    """One finished child: wall and CPU time (ms), peak RSS (KiB, if measured), exit status,
+    output."""
 
     __slots__ = ("cpu_ms", "exit_code", "rss_kib", "stderr", "stdout", "wall_ms")
 
-    def __init__(self, wall_ms: float, cpu_ms: float, rss_kib: int, exit_code: int,
+    def __init__(self, wall_ms: float, cpu_ms: float, rss_kib: int | None, exit_code: int,
                  stdout: bytes, stderr: bytes) -> None:
         self.wall_ms = wall_ms
         self.cpu_ms = cpu_ms
@@ -78,9 +79,27 @@ class Run:
         self.stderr = stderr
 
 
-def run_timed(argv: Sequence[str], env: dict[str, str], scratch: Path) -> Run:
-    """Run ``argv`` to completion; stdout/stderr go to files (no pipe a drainer could hold)."""
-    out, err = scratch / "stdout", scratch / "stderr"
+#: GNU time: forks the measured process from its own tiny address space (see run_timed).
+GNU_TIME = "/usr/bin/time"
+
+
+def run_timed(argv: Sequence[str], env: dict[str, str], scratch: Path,
+              rss: bool = False) -> Run:
+    """Run ``argv`` to completion; stdout/stderr go to files (no pipe a drainer could hold).
+
+    Wall and CPU time come from this process's ``posix_spawn`` .. ``wait4``. Peak RSS cannot:
+    ``wait4``'s ``ru_maxrss`` includes the high-water mark of the address space the child
+    was spawned from (this harness's, ~40 MiB). With ``rss=True`` the command runs under GNU
+    ``time``, which forks it from a ~2 MiB process and reports its ``ru_maxrss`` (%M); that
+    adds a few ms of launcher time, so such runs are kept apart from the timed ones.
+    """
+    out, err, rss_file = scratch / "stdout", scratch / "stderr", scratch / "rss"
+    if rss:
+        if not os.path.exists(GNU_TIME):
+            rss = False
+        else:
+            argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+            rss_file.unlink(missing_ok=True)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(out), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
@@ -90,10 +109,16 @@ def run_timed(argv: Sequence[str], env: dict[str, str], scratch: Path) -> Run:
     pid = os.posix_spawn(argv[0], list(argv), env, file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
     wall_ms = (time.perf_counter_ns() - started) / 1e6
+    peak = None
+    if rss:
+        try:
+            peak = int(rss_file.read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            peak = None
     return Run(
         wall_ms=wall_ms,
         cpu_ms=(usage.ru_utime + usage.ru_stime) * 1000.0,
-        rss_kib=int(usage.ru_maxrss),
+        rss_kib=peak,
         exit_code=os.waitstatus_to_exitcode(status),
         stdout=out.read_bytes(),
         stderr=err.read_bytes(),
@@ -271,6 +296,9 @@ def start_endpoint(kind: str, workdir: Path, prefer: str = "auto") -> Endpoint:
                     closer=rx.close, spans=lambda: len(rx.spans()))
 
 
+LOAD_AT_START = " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def machine_info() -> dict[str, str]:
     versions = {}
     for dist in ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
@@ -278,7 +306,16 @@ def machine_info() -> dict[str, str]:
                  "platformdirs"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[dist] = importlib.metadata.version(dist)
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    load = (f"{LOAD_AT_START} at the start, "
+            + " ".join(f"{v:.2f}" for v in os.getloadavg()) + " at the end")
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "src", "examples"], cwd=ROOT,
+                               text=True, capture_output=True, check=False).stdout.strip()
+        tree = f"{head}{' + uncommitted changes in src/ or examples/' if dirty else ''}"
+    except OSError:
+        tree = "unknown"
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
@@ -287,6 +324,7 @@ def machine_info() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "hyperfine": shutil.which("hyperfine") or "absent",
+        "tree": tree,
     }
 
 

@@ -57,8 +57,9 @@ if ! GOFLAGS="${GOFLAGS:-} -e -buildvcs=false" CGO_ENABLED=0 \
     tail -n 40 "$log" >&2
     exit 1
 fi
-mv "$work/src/$name" "$binary.tmp"
-mv "$binary.tmp" "$binary"
+# Atomic: a concurrent build.sh (or a test reading the path) never sees a partial file.
+mv "$work/src/$name" "$out_dir/.$name.$$"
+mv -f "$out_dir/.$name.$$" "$binary"
 cp "$manifest" "$out_dir/builder-config.yaml"
 echo "collector: built in $(($(date +%s) - start)) s" >&2
 echo "$binary"

@@ -54,11 +54,16 @@ def declarations(source: Path) -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app", default="deployctl")
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help="python file with module-level FIELDS and METRICS")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help="python file with module-level FIELDS and METRICS",
+    )
     parser.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT), help="'-' for stdout")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with --output instead of writing it")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with --output instead of writing it"
+    )
     args = parser.parse_args(argv)
     fields, metrics = declarations(args.source)
     text = render_collector_allowlist(Schema(args.app, fields, metrics))

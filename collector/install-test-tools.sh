@@ -28,6 +28,17 @@ JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
 
 log() { echo "install-test-tools: $*" >&2; }
 
+# Move a freshly built tool dir into place unless a concurrent run got there first.
+install_dir() {
+    local from="$1" to="$2" exe="$3"
+    if [[ -x "$to/$exe" ]]; then
+        rm -rf "$from"
+    else
+        rm -rf "$to"
+        mv "$from" "$to"
+    fi
+}
+
 # --- Prometheus (Debian) ---------------------------------------------------------------
 if ! command -v prometheus >/dev/null 2>&1; then
     if [[ "$(id -u)" -eq 0 ]]; then sudo=(); else sudo=(sudo -n); fi
@@ -47,10 +58,10 @@ prometheus_bin="$(command -v prometheus)"
 tg_dir="$tools/telemetrygen-$TELEMETRYGEN_VERSION"
 if [[ ! -x "$tg_dir/telemetrygen" ]]; then
     log "go install telemetrygen@$TELEMETRYGEN_VERSION"
-    mkdir -p "$tg_dir.tmp"
-    GOFLAGS="-buildvcs=false" GOBIN="$tg_dir.tmp" CGO_ENABLED=0 go install \
+    tmp_dir="$(mktemp -d "$tools/.telemetrygen.XXXXXX")"
+    GOFLAGS="-buildvcs=false" GOBIN="$tmp_dir" CGO_ENABLED=0 go install \
         "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$TELEMETRYGEN_VERSION" >&2
-    rm -rf "$tg_dir" && mv "$tg_dir.tmp" "$tg_dir"
+    install_dir "$tmp_dir" "$tg_dir" telemetrygen
 fi
 
 # --- Jaeger v2 ---------------------------------------------------------------------------
@@ -59,6 +70,7 @@ if [[ ! -x "$jg_dir/jaeger" ]]; then
     log "building github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
+    mkdir -p "$work/out"
     (
         cd "$work"
         export GOFLAGS="-buildvcs=false -mod=mod"
@@ -66,12 +78,15 @@ if [[ ! -x "$jg_dir/jaeger" ]]; then
         go mod edit -go=1.25 \
             -require="github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
             -replace=github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0
-        printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/jaegertracing/jaeger/cmd/jaeger"\n' >tools.go
-        mkdir -p "$jg_dir.tmp"
-        CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$jg_dir.tmp/jaeger" \
+        # Jaeger's own go.sum pins every module of its build; start from it so the build
+        # verifies against it (the checksum database is not reachable for all of them here).
+        go mod download "github.com/jaegertracing/jaeger@$JAEGER_VERSION"
+        cp "$(go env GOMODCACHE)/github.com/jaegertracing/jaeger@$JAEGER_VERSION/go.sum" go.sum
+        chmod u+w go.sum
+        CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/out/jaeger" \
             github.com/jaegertracing/jaeger/cmd/jaeger >&2
     )
-    rm -rf "$jg_dir" && mv "$jg_dir.tmp" "$jg_dir"
+    install_dir "$work/out" "$jg_dir" jaeger
 fi
 
 echo "prometheus=$prometheus_bin"

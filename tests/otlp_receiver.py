@@ -29,6 +29,7 @@ import http.server
 import io
 import selectors
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -771,11 +772,25 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = False
     request_queue_size = 128  # the default backlog (5) makes bursts of clients wait for SYN retries
 
-    def __init__(self, receiver: OtlpHttpReceiver, port: int) -> None:
+    def __init__(
+        self, receiver: OtlpHttpReceiver, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.receiver = receiver
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__((LOOPBACK, port), _OtlpHttpHandler)
+        self._tls = ssl_context is not None
+        if ssl_context is not None:
+            # The handshake runs on the handler thread's first read, so a client that never
+            # completes it cannot stall the accept loop.
+            self.socket = ssl_context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """With TLS, quiet: clients that refuse our certificate are what TLS tests expect."""
+        if not self._tls:
+            super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -832,9 +847,16 @@ class OtlpHttpReceiver(OtlpReceiverBase):
 
     transport: ClassVar[Transport] = "http"
 
-    def __init__(self, mode: ModeName | ReceiverMode = "ok", *, port: int = 0) -> None:
+    def __init__(
+        self,
+        mode: ModeName | ReceiverMode = "ok",
+        *,
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(mode)
-        self._server = _HttpServer(self, port)
+        self._tls = ssl_context is not None
+        self._server = _HttpServer(self, port, ssl_context)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -847,6 +869,14 @@ class OtlpHttpReceiver(OtlpReceiverBase):
     def port(self) -> int:
         """The loopback port the receiver listens on."""
         return int(self._server.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL: ``http://127.0.0.1:PORT``, or ``https://localhost:PORT`` when serving
+        TLS (``ssl_context=``; the test certificate names ``localhost``)."""
+        if self._tls:
+            return f"https://localhost:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def traces_url(self) -> str:

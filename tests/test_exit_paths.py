@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import exit_status, run_app, wait_for_drainer
+from support import exit_status, run_app, wait_for_drainer
 from otlp_receiver import OtlpHttpReceiver
 
 APPS = {

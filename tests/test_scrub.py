@@ -325,17 +325,27 @@ def test_for_this_machine_uses_the_real_home_and_env(monkeypatch: pytest.MonkeyP
     assert scrubber.scrub("by zed-tester") == "by <user>"
 
 
-def test_for_this_machine_survives_a_failing_getuser(monkeypatch: pytest.MonkeyPatch) -> None:
-    import getpass
-
+def test_for_this_machine_survives_a_failing_user_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    pwd = pytest.importorskip("pwd")
     for name in ("USER", "LOGNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
 
-    def broken() -> str:
-        raise OSError("no user")
+    def broken(uid: int) -> object:
+        raise KeyError(uid)
 
-    monkeypatch.setattr(getpass, "getuser", broken)
+    monkeypatch.setattr(pwd, "getpwuid", broken)
     assert Scrubber.for_this_machine().scrub("deploy") == "deploy"
+
+
+def test_for_this_machine_reads_the_password_database_without_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pwd = pytest.importorskip("pwd")
+    for name in ("USER", "LOGNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    entry = type("Entry", (), {"pw_name": "quinn-test"})()
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: entry)
+    assert Scrubber.for_this_machine().scrub("quinn-test") == "<user>"
 
 
 def test_hostname_comes_from_socket_when_already_imported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -792,3 +802,41 @@ def test_go_regexp_compiles_every_pattern_and_agrees(tmp_path: Path) -> None:
     assert len(go_out) == len(samples)
     for index, sample in enumerate(samples):
         assert go_out[index] == _python_single_pass(sample), sample
+
+
+def test_a_typical_record_compiles_no_regex() -> None:
+    """The values of an ordinary command record take the string-only path (hot-path cost)."""
+    import uuid
+
+    fresh = [scrub_module._Rule(n, r, p) for n, r, p in SECRET_PATTERNS]
+    record_values = [
+        "deployctl deploy",
+        "deployctl",
+        "deploy",
+        "1.4.2",
+        "linux",
+        "6.8.0-1017-azure",  # (a WSL kernel, 5.15.153.1-microsoft..., does compile the IPv4 one)
+        "10.0.22631",
+        "amd64",
+        "cpython",
+        "3.11.7",
+        str(uuid.uuid4()),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "otel_cli_telemetry",
+        "python",
+        "--force",
+        "--region",
+        "usage_error",
+        "requests.exceptions.ConnectionError",
+        "github_actions",
+        "claude_code",
+        "upload",
+    ]
+    original = scrub_module._RULES
+    scrub_module._RULES = tuple(fresh)
+    try:
+        for value in record_values:
+            assert ALICE.scrub(value) == value
+    finally:
+        scrub_module._RULES = original
+    assert [rule.name for rule in fresh if rule.regex is not None] == []

@@ -177,3 +177,37 @@ def test_import_is_silent_and_light() -> None:
     )
     assert out.stdout.strip() == "[]"
     assert out.stderr == ""
+
+
+def test_app_init_replaces_the_instrumentors_settings(cli_telemetry: CapturedTelemetry,
+                                                      tmp_path: Path) -> None:
+    """Under ``opentelemetry-instrument`` the app's own init() still declares its fields."""
+    from otel_cli_telemetry.capture import session
+
+    telemetry.init(app="launcher-guess", state_dir=str(tmp_path), enabled=True)
+    session.settings_source = "instrumentor"
+    telemetry.init(app="tool", version="2.0", state_dir=str(tmp_path),
+                   fields={"tool.items": "items handled"})
+    assert CliRunner().invoke(tool, ["run", "--count", "2"]).exit_code == 0
+    record = cli_telemetry.only()
+    assert record["resource"]["service.name"] == "tool"
+    assert record["attributes"]["tool.items"] == 2
+
+
+def test_boolean_flag_names_as_used(cli_telemetry: CapturedTelemetry, tmp_path: Path) -> None:
+    _init(tmp_path)
+
+    @click.command()
+    @click.option("--cache/--no-cache", default=True)
+    def build(cache: bool) -> None:
+        pass
+
+    CliRunner().invoke(build, ["--no-cache"])
+    CliRunner().invoke(build, ["--cache"])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--analytics", action=argparse.BooleanOptionalAction)
+    parser.add_argument("-f", "--force", action="store_true")
+    with telemetry.command("argparse"):
+        parser.parse_args(["--no-analytics", "-f"])
+    flags = [r["attributes"]["cli.flags"] for r in cli_telemetry.records]
+    assert flags == [["--no-cache"], ["--cache"], ["--force", "--no-analytics"]]

@@ -28,15 +28,18 @@ from typing import Any, TypeVar  # noqa: E402
 from ._internal import internal_errors  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .capture import exits, session  # noqa: E402
-from .capture.record import Phase, new_span_id  # noqa: E402
+from .capture.record import Phase, new_span_id, parse_traceparent  # noqa: E402
+from .commands import add_telemetry_command, handle_telemetry_command  # noqa: E402
 from .instruments import Counter, Histogram  # noqa: E402
 
 __all__ = [
     "Counter",
     "Histogram",
     "__version__",
+    "add_telemetry_command",
     "command",
     "counter",
+    "handle_telemetry_command",
     "histogram",
     "init",
     "phase",
@@ -112,7 +115,7 @@ def init(
         raise ValueError(f"init(instrument=...): unknown framework(s) {sorted(unknown)}")
     with internal_errors("init"):
         started = time.perf_counter_ns()
-        if session.settings is not None:
+        if session.settings is not None and session.settings_source != "instrumentor":
             return
         _start(options, tuple(instrument))
         session.add_overhead(time.perf_counter_ns() - started + _IMPORT_NS)
@@ -122,19 +125,8 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
     from .capture import process
     from .capture.environment import is_interactive
     from .config import resolve
-    from .gate.state import installation_id
 
-    install_id = None
-    if options.consent == "ask" and options.ask_share < 1.0:
-        from .paths import Paths
-
-        install_id = installation_id(Paths.for_app(options.app, options.state_dir))
-    settings = resolve(
-        options,
-        os.environ,
-        interactive=is_interactive(sys.stdin, sys.stderr),
-        installation_id_for_share=install_id,
-    )
+    settings = resolve(options, os.environ, interactive=is_interactive(sys.stdin, sys.stderr))
     from . import handoff
 
     if handoff.sink is not None:  # otel_cli_telemetry.testing is capturing
@@ -146,19 +138,20 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
             log_path=None,
             decided_by="otel_cli_telemetry.testing",
         )
-    if settings.show_notice:
-        from .gate.notice import show_notice
+    previous = session.settings
+    if previous is not None and session.settings_source == "instrumentor":
+        # The operator's ``opentelemetry-instrument`` is an explicit opt-in; only a source
+        # that says more than the defaults (an opt-out, the state file) overrides it.
+        if settings.show_notice or settings.ask or settings.decided_by.startswith("default"):
+            settings = settings.replace(
+                enabled=previous.enabled, show_notice=False, ask=False,
+                decided_by=previous.decided_by,
+            )
+        session.settings_source = "init"
+    if settings.show_notice or settings.ask:
+        from .gate.consent import interact
 
-        with internal_errors("notice"):
-            show_notice(settings)
-    if settings.ask:
-        from .gate.notice import ask
-
-        granted = False
-        with internal_errors("prompt"):
-            granted = ask(settings)
-        decided = "state file: accepted at the prompt" if granted else "declined at the prompt"
-        settings = settings.replace(enabled=granted, ask=False, decided_by=decided)
+        settings = interact(settings)
     session.settings = settings
     if settings.send:
         from .control import save_schema
@@ -178,7 +171,14 @@ def status() -> dict[str, Any]:
     """Whether telemetry is on in this process and which source decided (for apps' own UIs)."""
     settings = session.settings
     if settings is None:
-        return {"initialized": False, "enabled": False, "decided_by": "init() not called"}
+        return {
+            "initialized": False,
+            "enabled": False,
+            "decided_by": "init() not called",
+            "consent": None,
+        }
+    from .gate.state import State
+
     return {
         "initialized": True,
         "enabled": settings.enabled,
@@ -186,6 +186,10 @@ def status() -> dict[str, Any]:
         "endpoint": settings.endpoint,
         "debug": settings.debug,
         "ci": settings.ci,
+        # The persisted choice, whatever decided this run: "granted" (enable, or yes at the
+        # prompt), "denied" (disable, or no at the prompt; permanent), or None (never asked).
+        # Apps use it to explain that a per-run switch such as --analytics has no effect.
+        "consent": State.load(settings.paths).consent,
     }
 
 
@@ -303,12 +307,21 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
     A child CLI instrumented with this SDK (or any OpenTelemetry program reading
     ``TRACEPARENT``) then records its spans inside the current command's trace.
+    ``TRACESTATE`` (W3C vendor data) travels with the trace it belongs to: the one this
+    process was given is passed on unchanged when the command continues that trace, and
+    dropped when the command started a trace of its own. It is never recorded.
     """
     env = dict(os.environ if base is None else base)
     with internal_errors("subprocess_env"):
         record = session.current()
         if record is not None:
             env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-01"
+            upstream = parse_traceparent(os.environ.get("TRACEPARENT"))
+            state = os.environ.get("TRACESTATE", "").strip()
+            if state and upstream is not None and upstream[0] == record.trace_id:
+                env["TRACESTATE"] = state
+            else:
+                env.pop("TRACESTATE", None)
     return env
 
 

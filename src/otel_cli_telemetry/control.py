@@ -1,8 +1,14 @@
-"""What ``status``, ``enable``, ``disable``, ``schema``, ``flush`` and ``doctor`` do.
+"""What ``status``, ``enable``, ``disable`` and ``schema`` do.
 
-Shared by the admin command (``otel-cli-telemetry --app NAME ...``) and the ``telemetry``
-subcommand injected into click and typer apps, so both say and do exactly the same thing.
-Each function returns the text to print; none raises for a broken state dir.
+Shared by the admin command (``otel-cli-telemetry --app NAME ...``), the ``telemetry``
+subcommand injected into click and typer apps, and the argparse helper
+(:mod:`otel_cli_telemetry.commands`), so all three say and do exactly the same thing.
+:func:`run_action` returns the text to print and an exit code; nothing here raises for a
+broken state dir.
+
+The admin command runs outside the app, so the app's ``init()`` arguments that change the
+decision (declared fields, consent mode, extra opt-out variables) are saved next to the
+state (``schema.json``) whenever the app writes state, and read back by :func:`settings_for`.
 """
 
 from __future__ import annotations
@@ -16,34 +22,90 @@ from ._files import read_json, write_json
 from .config import InitOptions, Settings, env_prefix, resolve
 from .gate.state import DENIED, GRANTED, State, read_installation_id, update_state
 from .handoff import spool
+from .paths import Paths
 from .schema import Schema
+
+ACTIONS = ("status", "enable", "disable", "schema")
+FORMATS = ("text", "json", "collector", "policy")
+
+
+def _saved_options(app: str, state_dir: str | None, saved: dict[str, Any]) -> InitOptions:
+    """InitOptions as the app last passed them (invalid saved values are ignored)."""
+    fields = saved.get("fields")
+    clean = (
+        {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(fields, dict)
+        else {}
+    )
+    kwargs: dict[str, Any] = {"fields": clean}
+    opt_out = saved.get("opt_out_env")
+    if isinstance(opt_out, list) and all(isinstance(v, str) for v in opt_out):
+        kwargs["opt_out_env"] = tuple(opt_out)
+    for key, kinds in (
+        ("consent", (str,)),
+        ("ask_share", (int, float)),
+        ("endpoint", (str,)),
+        ("policy_url", (str,)),
+        ("version", (str,)),
+    ):
+        value = saved.get(key)
+        if isinstance(value, kinds) and not isinstance(value, bool):
+            kwargs[key] = value
+    try:
+        return InitOptions(app=app, state_dir=state_dir, **kwargs)
+    except (TypeError, ValueError):
+        return InitOptions(app=app, state_dir=state_dir)
 
 
 def settings_for(app: str, state_dir: str | None = None) -> Settings:
-    """Settings as the app would resolve them now, with its last saved schema."""
+    """Settings as the app would resolve them now (from outside the app, with no terminal).
+
+    Inside the app (the injected command), the app's own settings for this run.
+    """
     from .capture import session
 
     current = session.settings
     if current is not None and current.app == app and (state_dir in (None, current.paths.root)):
         return current
-    options = InitOptions(app=app, state_dir=state_dir)
-    settings = resolve(options, os.environ, interactive=False)
-    saved = read_json(settings.paths.schema_file) or {}
-    fields = saved.get("fields")
-    if isinstance(fields, dict):
-        clean = {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, str)}
-        settings = settings.replace(schema=Schema(app, clean))
+    saved = read_json(Paths.for_app(app, state_dir).schema_file) or {}
+    options = _saved_options(app, state_dir, saved)
+    settings = resolve(options, os.environ, interactive=True)
+    if settings.show_notice:
+        settings = settings.replace(
+            show_notice=False,
+            decided_by="default: off until the notice has been shown (on the app's next run)",
+        )
+    elif settings.ask:
+        settings = settings.replace(
+            ask=False,
+            decided_by="ask: off until someone answers yes at the prompt "
+            "(asked on the app's next run on a terminal)",
+        )
     return settings
 
 
 def save_schema(settings: Settings) -> None:
-    """Remember the app's declared fields, for the admin command's ``schema``."""
-    saved = read_json(settings.paths.schema_file) or {}
-    if saved.get("version") != settings.schema.version:
-        write_json(
-            settings.paths.schema_file,
-            {"version": settings.schema.version, "fields": dict(settings.schema.fields)},
-        )
+    """Remember the app's declared fields and consent options, for the admin command."""
+    options = settings.options
+    data = {
+        "version": settings.schema.version,
+        "fields": dict(settings.schema.fields),
+        "consent": options.consent,
+        "opt_out_env": list(options.opt_out_env),
+        "ask_share": options.ask_share,
+        "endpoint": options.endpoint,
+        "policy_url": options.policy_url,
+        "app_version": options.version,
+    }
+    if read_json(settings.paths.schema_file) != data:
+        write_json(settings.paths.schema_file, data)
+
+
+def _effective(settings: Settings) -> str:
+    """What the app would decide now, after a change of the state file."""
+    fresh = resolve(settings.options, os.environ, interactive=False)
+    on = "on" if fresh.enabled else "off"
+    return f"Telemetry is now {on} (decided by: {fresh.decided_by})."
 
 
 def status(settings: Settings) -> str:
@@ -53,9 +115,12 @@ def status(settings: Settings) -> str:
     lines = [
         f"Telemetry for {settings.app} is {on}.",
         f"  decided by: {settings.decided_by}",
+        f"  consent:    {settings.options.consent}",
         f"  endpoint:   {settings.endpoint or 'none (records stay on this machine)'}",
         f"  protocol:   {settings.protocol}",
         f"  ci:         {settings.ci or 'no'}",
+        f"  debug:      {'on: records printed on stderr, none sent' if settings.debug else 'off'}",
+        f"  log file:   {settings.log_path or 'none'}",
         f"  state dir:  {settings.paths.root}",
         f"  installation id: {read_installation_id(settings.paths) or '(not created)'}",
         f"  schema version:  {settings.schema.version}",
@@ -85,7 +150,7 @@ def status(settings: Settings) -> str:
 
 
 def enable(settings: Settings) -> str:
-    """Persistently turn telemetry on."""
+    """Persistently turn telemetry on (raises OSError if the state cannot be written)."""
     update_state(
         settings.paths,
         consent=GRANTED,
@@ -93,7 +158,8 @@ def enable(settings: Settings) -> str:
         consent_schema=settings.schema.version,
         notice_schema=settings.schema.version,
     )
-    return f"Telemetry for {settings.app} is enabled."
+    save_schema(settings)
+    return f"Telemetry for {settings.app} is enabled. {_effective(settings)}"
 
 
 def disable(settings: Settings) -> str:
@@ -104,22 +170,39 @@ def disable(settings: Settings) -> str:
         consent_source="command",
         consent_schema=settings.schema.version,
     )
+    save_schema(settings)
     removed = sum(1 for entry in spool.entries(settings.paths) if spool.remove(entry.path))
     extra = f" {removed} unsent record(s) deleted." if removed else ""
-    return f"Telemetry for {settings.app} is disabled; nothing more will be recorded.{extra}"
+    return (
+        f"Telemetry for {settings.app} is disabled; nothing more will be recorded.{extra} "
+        f"{_effective(settings)}"
+    )
+
+
+def current_schema(settings: Settings) -> Schema:
+    """The schema with the metrics this process created (none in the admin command)."""
+    from .instruments import registered
+
+    schema = settings.schema
+    return Schema(schema.app, schema.fields, schema.metrics or registered())
 
 
 def schema_text(settings: Settings, fmt: str = "text") -> str:
-    """Every field the app can send; ``json``; or ``collector``: the matching allowlist."""
-    from .instruments import registered
-
-    schema = Schema(settings.schema.app, settings.schema.fields, settings.schema.metrics or registered())
+    """Every field the app can send: ``text``, ``json``, ``collector`` (the matching
+    collector allowlist) or ``policy`` (the Markdown telemetry policy)."""
+    schema = current_schema(settings)
     if fmt == "json":
         return json.dumps(schema.as_dict(), indent=2, sort_keys=True)
     if fmt == "collector":
         from .schema_collector import render_collector_allowlist
 
         return render_collector_allowlist(schema)
+    if fmt == "policy":
+        from .policy import render_policy
+
+        return render_policy(settings, schema)
+    if fmt != "text":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     data: dict[str, Any] = schema.as_dict()
     lines = [
         f"Telemetry schema of {schema.app}, version {schema.version}",
@@ -136,5 +219,33 @@ def schema_text(settings: Settings, fmt: str = "text") -> str:
         "",
         "Never sent: argument values, positional arguments, environment variables,",
         "file contents, paths, host name, IP address, user name, exception messages.",
+        "",
+        "The collector allowlist that matches: `schema --format collector`;",
+        "the telemetry policy, as Markdown: `schema --format policy`.",
     ]
     return "\n".join(lines)
+
+
+def run_action(settings: Settings, action: str, fmt: str = "text") -> tuple[str, int]:
+    """Run one of :data:`ACTIONS`: (text, exit code). A state that cannot be written is
+    reported (exit 1), never raised."""
+    try:
+        if action == "status":
+            return status(settings), 0
+        if action == "enable":
+            return enable(settings), 0
+        if action == "disable":
+            return disable(settings), 0
+        if action == "schema":
+            return schema_text(settings, fmt), 0
+    except OSError as exc:
+        prefix = env_prefix(settings.app)
+        return (
+            f"Could not save the telemetry setting in {settings.paths.root}: "
+            f"{exc.strerror or exc}. For this shell, set {prefix}_TELEMETRY=0 or "
+            "DO_NOT_TRACK=1 instead.",
+            1,
+        )
+    except ValueError as exc:
+        return str(exc), 2
+    return f"unknown action {action!r}; use one of {', '.join(ACTIONS)}", 2

@@ -66,7 +66,7 @@ def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
 
 def sanitize_app_name(raw: str) -> str:
     """A valid ``init(app=...)`` name from anything (``"My CLI.py"`` -> ``My-CLI``)."""
-    name = os.path.basename(raw.strip().rstrip("/\\"))
+    name = re.split(r"[\\/]", raw.strip().rstrip("/\\"))[-1]  # either separator, any OS
     for suffix in (".py", ".pyw", ".exe", ".pyz"):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
@@ -143,13 +143,24 @@ def decide(environ: Mapping[str, str], app: str, state_dir: str | None) -> tuple
     return True, DECIDED_BY
 
 
+def _label_decision(why: str) -> None:
+    """Record in the session which source decided (``status`` shows it)."""
+    from .capture import session
+
+    if session.settings is not None:
+        session.settings = session.settings.replace(decided_by=why)
+
+
 class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments whichever of click, typer and argparse the program uses, with no code change.
 
     ``instrument()`` accepts optional overrides for programmatic use: ``app``, ``version``,
     ``fields``, ``endpoint``, ``state_dir``. ``tracer_provider`` and ``meter_provider`` are
     accepted and ignored: records are delivered by this SDK's drainer, not by global providers.
-    If the program already called :func:`otel_cli_telemetry.init`, its own settings stand.
+    If :func:`otel_cli_telemetry.init` was called before ``instrument()``, its settings stand.
+    Under the launcher the instrumentor runs first; a program that then calls ``init()``
+    itself replaces the launcher's app name, version and fields with its own declaration
+    (running under the launcher still counts as the operator's opt-in).
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -173,8 +184,10 @@ class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if is_own_process(argv, orig_argv):
             return
         environ = os.environ
-        app = sanitize_app_name(kwargs["app"]) if kwargs.get("app") else app_name(
-            environ, argv, orig_argv
+        app = (
+            sanitize_app_name(kwargs["app"])
+            if kwargs.get("app")
+            else app_name(environ, argv, orig_argv)
         )
         version = kwargs.get("version") or resource_attributes(environ).get("service.version")
         if not version and argv and argv[0] not in ("-m", "-c", "-"):
@@ -191,8 +204,8 @@ class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             inject_command=False,
             state_dir=state_dir,
         )
-        if session.settings is not None:
-            session.settings = session.settings.replace(decided_by=why)
+        session.settings_source = "instrumentor"
+        _label_decision(why)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         """Remove every patch and hook, and forget the session (the open record is dropped)."""

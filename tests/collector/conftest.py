@@ -48,8 +48,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -64,8 +65,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 def _run_script(script: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIX)}
     return subprocess.run(
-        ["bash", str(script)], capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, env=env, check=False,
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
     )
 
 
@@ -77,7 +83,8 @@ def collector_binary() -> Path:
     if result.returncode != 0 or not lines or not Path(lines[-1]).is_file():
         pytest.fail(
             f"collector/build.sh failed (exit {result.returncode}):\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}", pytrace=False,
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}",
+            pytrace=False,
         )
     return Path(lines[-1])
 
@@ -94,7 +101,8 @@ def test_tools() -> dict[str, Path]:
     if result.returncode != 0 or set(tools) != {"prometheus", "telemetrygen", "jaeger"}:
         pytest.fail(
             f"collector/install-test-tools.sh failed (exit {result.returncode}):\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}", pytrace=False,
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}",
+            pytrace=False,
         )
     return tools
 
@@ -154,15 +162,20 @@ class Collector:
             cmd += ["--config", str(config)]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cmd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"collector exited with {self.proc.returncode}:\n{self.log()}",
-                            pytrace=False)
+                pytest.fail(
+                    f"collector exited with {self.proc.returncode}:\n{self.log()}", pytrace=False
+                )
             if self.healthy():
                 return
             time.sleep(0.1)
@@ -197,6 +210,10 @@ class Collector:
         except OSError:
             return ""
 
+    def error_lines(self) -> list[str]:
+        """Log lines at error level (the console encoding puts the level in column 2)."""
+        return [line for line in self.log().splitlines() if "\terror\t" in line]
+
     def peak_rss_kib(self) -> int:
         """VmHWM of the process (its peak resident set), from /proc."""
         assert self.proc is not None
@@ -226,22 +243,26 @@ class Collector:
                 for ss in rs.get("scopeSpans", []):
                     scope = ss.get("scope", {})
                     for span in ss.get("spans", []):
-                        out.append({
-                            "name": span.get("name"),
-                            "kind": span.get("kind"),
-                            "trace_id": span.get("traceId"),
-                            "span_id": span.get("spanId"),
-                            "parent_span_id": span.get("parentSpanId", ""),
-                            "attributes": attributes(span.get("attributes")),
-                            "resource": resource,
-                            "scope": {"name": scope.get("name", ""),
-                                      "version": scope.get("version", ""),
-                                      "attributes": attributes(scope.get("attributes"))},
-                            "events": span.get("events", []),
-                            "links": span.get("links", []),
-                            "status": span.get("status", {}),
-                            "trace_state": span.get("traceState", ""),
-                        })
+                        out.append(
+                            {
+                                "name": span.get("name"),
+                                "kind": span.get("kind"),
+                                "trace_id": span.get("traceId"),
+                                "span_id": span.get("spanId"),
+                                "parent_span_id": span.get("parentSpanId", ""),
+                                "attributes": attributes(span.get("attributes")),
+                                "resource": resource,
+                                "scope": {
+                                    "name": scope.get("name", ""),
+                                    "version": scope.get("version", ""),
+                                    "attributes": attributes(scope.get("attributes")),
+                                },
+                                "events": span.get("events", []),
+                                "links": span.get("links", []),
+                                "status": span.get("status", {}),
+                                "trace_state": span.get("traceState", ""),
+                            }
+                        )
         return out
 
     def metrics(self) -> list[dict[str, Any]]:
@@ -252,35 +273,47 @@ class Collector:
                 resource = attributes(rm.get("resource", {}).get("attributes"))
                 for sm in rm.get("scopeMetrics", []):
                     for metric in sm.get("metrics", []):
-                        for kind in ("sum", "gauge", "histogram", "exponentialHistogram",
-                                     "summary"):
+                        for kind in (
+                            "sum",
+                            "gauge",
+                            "histogram",
+                            "exponentialHistogram",
+                            "summary",
+                        ):
                             if kind in metric:
                                 for point in metric[kind].get("dataPoints", []):
-                                    out.append({
-                                        "name": metric.get("name"),
-                                        "type": kind,
-                                        "unit": metric.get("unit", ""),
-                                        "description": metric.get("description", ""),
-                                        "temporality": metric[kind].get(
-                                            "aggregationTemporality"),
-                                        "attributes": attributes(point.get("attributes")),
-                                        "resource": resource,
-                                        "point": point,
-                                    })
+                                    out.append(
+                                        {
+                                            "name": metric.get("name"),
+                                            "type": kind,
+                                            "unit": metric.get("unit", ""),
+                                            "description": metric.get("description", ""),
+                                            "temporality": metric[kind].get(
+                                                "aggregationTemporality"
+                                            ),
+                                            "attributes": attributes(point.get("attributes")),
+                                            "resource": resource,
+                                            "point": point,
+                                        }
+                                    )
         return out
 
-    def wait_for_spans(self, predicate: Callable[[list[dict[str, Any]]], bool],
-                       timeout: float = 20) -> list[dict[str, Any]]:
+    def wait_for_spans(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
+    ) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]] | None:
             spans = self.spans()
             return spans if predicate(spans) else None
+
         return wait_until(check, timeout, what="spans in the file exporter output")
 
-    def wait_for_metrics(self, predicate: Callable[[list[dict[str, Any]]], bool],
-                         timeout: float = 20) -> list[dict[str, Any]]:
+    def wait_for_metrics(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
+    ) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]] | None:
             points = self.metrics()
             return points if predicate(points) else None
+
         return wait_until(check, timeout, what="metrics in the file exporter output")
 
 
@@ -288,8 +321,9 @@ StartCollector = Callable[..., Collector]
 
 
 @pytest.fixture
-def start_collector(collector_binary: Path, tmp_path_factory: pytest.TempPathFactory
-                    ) -> Iterator[StartCollector]:
+def start_collector(
+    collector_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartCollector]:
     """Factory: ``start_collector("file", "prometheus", env={...}, allowlist=path)``.
 
     Overlays are names in collector/overlays/ or paths. Every listener gets a free loopback
@@ -298,34 +332,44 @@ def start_collector(collector_binary: Path, tmp_path_factory: pytest.TempPathFac
     """
     started: list[Collector] = []
 
-    def start(*overlays: str | Path, env: dict[str, str] | None = None,
-              allowlist: Path | None = None, timeout: float = 30) -> Collector:
+    def start(
+        *overlays: str | Path,
+        env: dict[str, str] | None = None,
+        allowlist: Path | None = None,
+        timeout: float = 30,
+    ) -> Collector:
         tmp = tmp_path_factory.mktemp("collector")
-        ports = {name: free_port() for name in
-                 ("grpc", "http", "health", "telemetry", "prometheus")}
+        ports = {
+            name: free_port() for name in ("grpc", "http", "health", "telemetry", "prometheus")
+        }
         file_path = tmp / "audit.jsonl"
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIX)}
-        base_env.update({
-            "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
-            "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
-            "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
-            "OTELCOL_TELEMETRY_PORT": str(ports["telemetry"]),
-            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{ports['prometheus']}",
-            "OTELCOL_FILE_PATH": str(file_path),
-            "OTELCOL_FILE_FLUSH_INTERVAL": "100ms",
-            "OTELCOL_SPANMETRICS_FLUSH_INTERVAL": "1s",
-            "OTELCOL_MEMORY_LIMIT_MIB": "400",
-            "OTELCOL_MEMORY_SPIKE_LIMIT_MIB": "80",
-            "GOMEMLIMIT": "320MiB",
-        })
+        base_env.update(
+            {
+                "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
+                "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
+                "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
+                "OTELCOL_TELEMETRY_PORT": str(ports["telemetry"]),
+                "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{ports['prometheus']}",
+                "OTELCOL_FILE_PATH": str(file_path),
+                "OTELCOL_FILE_FLUSH_INTERVAL": "100ms",
+                "OTELCOL_SPANMETRICS_FLUSH_INTERVAL": "1s",
+                "OTELCOL_MEMORY_LIMIT_MIB": "400",
+                "OTELCOL_MEMORY_SPIKE_LIMIT_MIB": "80",
+                "GOMEMLIMIT": "320MiB",
+            }
+        )
         base_env.update(env or {})
         configs = [COLLECTOR_DIR / "config.yaml", allowlist or COLLECTOR_DIR / "allowlist.yaml"]
         for overlay in overlays:
             path = Path(overlay)
             configs.append(path if path.suffix else OVERLAYS / f"{overlay}.yaml")
         collector = Collector(
-            binary=collector_binary, configs=configs, env=base_env,
-            log_path=tmp / "collector.log", ports=ports,
+            binary=collector_binary,
+            configs=configs,
+            env=base_env,
+            log_path=tmp / "collector.log",
+            ports=ports,
             file_path=file_path if any(Path(c).name == "file.yaml" for c in configs) else None,
         )
         started.append(collector)

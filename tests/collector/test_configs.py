@@ -43,8 +43,10 @@ DEPLOYCTL_METRIC_SHAPES = {
 def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
     """FIELDS and METRICS of the example, read the way generate-allowlist.py reads them."""
     spec = importlib.util.spec_from_file_location(
-        "generate_allowlist", COLLECTOR / "generate-allowlist.py")
-    assert spec is not None and spec.loader is not None
+        "generate_allowlist", COLLECTOR / "generate-allowlist.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fields, metrics = module.declarations(ROOT / "examples" / "deploy" / "deployctl.py")
@@ -89,8 +91,7 @@ def test_allowlist_needs_no_pyyaml() -> None:
         "from otel_cli_telemetry.schema_collector import render_collector_allowlist\n"
         "print(len(render_collector_allowlist(Schema('x'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) > 1000
 
 
@@ -105,22 +106,24 @@ def _combinations() -> list[tuple[str, ...]]:
 
 
 @pytest.mark.parametrize("overlays", _combinations(), ids=lambda c: "+".join(c) or "base")
-def test_every_shipped_combination_validates(collector_binary: Path, overlays: tuple[str, ...],
-                                             tmp_path: Path) -> None:
+def test_every_shipped_combination_validates(
+    collector_binary: Path, overlays: tuple[str, ...], tmp_path: Path
+) -> None:
     configs = [COLLECTOR / "config.yaml", COLLECTOR / "allowlist.yaml"]
     configs += [COLLECTOR / "overlays" / f"{name}.yaml" for name in overlays]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTELCOL_")}
-    env.update({
-        "OTELCOL_VENDOR_ENDPOINT": "https://otlp.vendor.invalid",
-        "OTELCOL_VENDOR_HEADERS": '{"api-key": "placeholder"}',
-        "OTELCOL_INGEST_TOKEN": "placeholder-token",
-        "OTELCOL_FILE_PATH": str(tmp_path / "audit.jsonl"),
-    })
+    env.update(
+        {
+            "OTELCOL_VENDOR_ENDPOINT": "https://otlp.vendor.invalid",
+            "OTELCOL_VENDOR_HEADERS": '{"api-key": "placeholder"}',
+            "OTELCOL_INGEST_TOKEN": "placeholder-token",
+            "OTELCOL_FILE_PATH": str(tmp_path / "audit.jsonl"),
+        }
+    )
     cmd = [str(collector_binary), "validate"]
     for config in configs:
         cmd += ["--config", str(config)]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
-                            check=False)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -133,7 +136,10 @@ def test_config_without_allowlist_is_refused(collector_binary: Path) -> None:
     """Fail closed: the base config alone does not start."""
     result = subprocess.run(
         [str(collector_binary), "validate", "--config", str(COLLECTOR / "config.yaml")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "allowlist" in result.stderr
@@ -144,8 +150,7 @@ def test_auth_overlay_without_token_is_refused(collector_binary: Path) -> None:
     cmd = [str(collector_binary), "validate"]
     for config in ("config.yaml", "allowlist.yaml", "overlays/auth.yaml"):
         cmd += ["--config", str(COLLECTOR / config)]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
-                            check=False)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode != 0
     assert "no bearer token" in result.stderr
 
@@ -153,23 +158,107 @@ def test_auth_overlay_without_token_is_refused(collector_binary: Path) -> None:
 def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
     """Every component type named in a config is built in, and nothing else is."""
     manifest = (COLLECTOR / "builder-config.yaml").read_text()
-    modules = [line.split()[2] for line in manifest.splitlines()
-               if line.strip().startswith("- gomod:")]
+    modules = [
+        line.split()[2] for line in manifest.splitlines() if line.strip().startswith("- gomod:")
+    ]
     built = {m.rsplit("/", 1)[-1] for m in modules}
     expected = {
-        "otlpreceiver", "memorylimiterprocessor", "batchprocessor", "transformprocessor",
-        "filterprocessor", "deltatocumulativeprocessor", "forwardconnector",
-        "spanmetricsconnector", "otlphttpexporter", "nopexporter", "fileexporter",
-        "prometheusexporter", "healthcheckextension", "bearertokenauthextension",
-        "envprovider", "fileprovider", "yamlprovider",
+        "otlpreceiver",
+        "memorylimiterprocessor",
+        "batchprocessor",
+        "transformprocessor",
+        "filterprocessor",
+        "deltatocumulativeprocessor",
+        "forwardconnector",
+        "spanmetricsconnector",
+        "otlphttpexporter",
+        "nopexporter",
+        "fileexporter",
+        "prometheusexporter",
+        "healthcheckextension",
+        "bearertokenauthextension",
+        "envprovider",
+        "fileprovider",
+        "yamlprovider",
     }
     assert built == expected
-    versions = {line.split()[3] for line in manifest.splitlines()
-                if line.strip().startswith("- gomod:") and "provider" not in line}
+    versions = {
+        line.split()[3]
+        for line in manifest.splitlines()
+        if line.strip().startswith("- gomod:") and "provider" not in line
+    }
     assert len(versions) == 1, f"core and contrib versions differ: {versions}"
-    text = "\n".join(p.read_text() for p in [COLLECTOR / "config.yaml",
-                                             *(COLLECTOR / "overlays").glob("*.yaml")])
-    for type_name in ("otlp:", "memory_limiter:", "batch:", "transform/", "filter/",
-                      "deltatocumulative:", "forward/", "span_metrics:", "otlp_http/",
-                      "nop:", "file/", "prometheus:", "health_check:", "bearertokenauth/"):
+    text = "\n".join(
+        p.read_text() for p in [COLLECTOR / "config.yaml", *(COLLECTOR / "overlays").glob("*.yaml")]
+    )
+    for type_name in (
+        "otlp:",
+        "memory_limiter:",
+        "batch:",
+        "transform/",
+        "filter/",
+        "deltatocumulative:",
+        "forward/",
+        "span_metrics:",
+        "otlp_http/",
+        "nop:",
+        "file/",
+        "prometheus:",
+        "health_check:",
+        "bearertokenauth/",
+    ):
         assert type_name in text, type_name
+
+
+def _shipped_config_names() -> set[str]:
+    return {"config.yaml", "allowlist.yaml"} | {
+        p.name for p in (COLLECTOR / "overlays").glob("*.yaml")
+    }
+
+
+def test_kubernetes_manifests_reference_shipped_configs() -> None:
+    yaml = pytest.importorskip("yaml")
+    docs = []
+    for path in sorted((COLLECTOR / "deploy" / "kubernetes").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    kinds = {d["kind"] for d in docs}
+    assert {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Kustomization",
+    } <= kinds
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    configs = [a.split("=", 1)[1] for a in container["args"] if a.startswith("--config=")]
+    assert {Path(c).name for c in configs} <= _shipped_config_names()
+    assert Path(configs[0]).name == "config.yaml"
+    assert Path(configs[1]).name == "allowlist.yaml"
+    env = {e["name"] for e in container["env"]}
+    assert {"OTELCOL_INGEST_TOKEN", "OTELCOL_TLS_CERT_FILE", "GOMEMLIMIT"} <= env
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["spec"]["type"] == "LoadBalancer"
+    )
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_systemd_unit_and_containerfile_reference_shipped_files() -> None:
+    unit = (COLLECTOR / "deploy" / "otelcol-cli-telemetry.service").read_text()
+    configs = [
+        w.split("=", 1)[1] for w in unit.replace("\\\n", " ").split() if w.startswith("--config=")
+    ]
+    assert configs
+    assert {Path(c).name for c in configs} <= _shipped_config_names()
+    assert "EnvironmentFile=" in unit
+    assert "GOMEMLIMIT" in unit
+    containerfile = (COLLECTOR / "deploy" / "Containerfile").read_text()
+    for line in containerfile.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for src in line.split()[1:-1]:
+                assert (ROOT / src).exists(), src
+    manifest_version = (
+        (COLLECTOR / "builder-config.yaml").read_text().split("otlpreceiver ")[1].split()[0]
+    )
+    assert f"OCB_VERSION={manifest_version}" in containerfile

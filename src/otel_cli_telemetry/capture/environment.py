@@ -199,7 +199,12 @@ def detect_agent(environ: Mapping[str, str]) -> str | None:
 def is_interactive(stdin: _Stream | None, stdout: _Stream | None) -> bool:
     """Whether both streams are terminals. False for None, closed or broken streams."""
     try:
-        return stdin is not None and stdout is not None and stdin.isatty() and stdout.isatty()
+        return (
+            stdin is not None
+            and stdout is not None
+            and bool(stdin.isatty())
+            and bool(stdout.isatty())
+        )
     except Exception:
         return False
 

@@ -20,6 +20,9 @@ from . import exits
 from .record import CommandRecord, parse_traceparent
 
 settings: Settings | None = None
+#: Who set ``settings``: "init" (the app) or "instrumentor" (``opentelemetry-instrument``).
+#: An app's own ``init()`` replaces the instrumentor's settings: it knows its fields.
+settings_source = "init"
 active: CommandRecord | None = None
 #: Records this process emitted, by kind; the process record is emitted only if no
 #: framework record was.
@@ -138,8 +141,9 @@ def add_overhead(ns: int) -> None:
 
 def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
-    global settings, active, emitted_framework_records
+    global settings, active, emitted_framework_records, settings_source
     settings = None
+    settings_source = "init"
     active = None
     emitted_framework_records = 0
 

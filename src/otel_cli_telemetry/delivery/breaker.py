@@ -6,6 +6,9 @@ server's ``Retry-After`` asks (capped). No command starts a drainer while the br
 so a firewalled machine pays one file read per command, not a process and a timeout.
 A success closes it. ``flush`` may try through an open breaker.
 
+The breaker belongs to the endpoint that failed (``endpoint``): a user who fixes a wrong
+endpoint is not kept waiting for hours by the failures of the old one.
+
 ``metrics_cursor_ns`` is where the last accepted metrics window ended: delta metric points
 are sent as contiguous windows per installation, which is what delta-to-cumulative
 conversion in the collector and Prometheus need.
@@ -26,9 +29,17 @@ MAX_RETRY_AFTER_S = 24 * 3600.0
 class DeliveryState:
     """What the breaker file holds."""
 
-    __slots__ = ("failures", "last_error", "last_success", "metrics_cursor_ns", "open_until")
+    __slots__ = (
+        "endpoint",
+        "failures",
+        "last_error",
+        "last_success",
+        "metrics_cursor_ns",
+        "open_until",
+    )
 
     def __init__(self) -> None:
+        self.endpoint = ""
         self.failures = 0
         self.open_until = 0.0
         self.last_error = ""
@@ -41,6 +52,7 @@ class DeliveryState:
         raw = read_json(paths.breaker_file) or {}
         state = cls()
         for name, kind in (
+            ("endpoint", str),
             ("failures", int),
             ("open_until", float),
             ("last_error", str),
@@ -59,17 +71,27 @@ class DeliveryState:
         """Persist atomically."""
         write_json(paths.breaker_file, {name: getattr(self, name) for name in self.__slots__})
 
-    def is_open(self, now: float | None = None) -> bool:
-        """Whether deliveries should wait."""
-        return (time.time() if now is None else now) < self.open_until
+    def is_open(self, now: float | None = None, endpoint: str | None = None) -> bool:
+        """Whether deliveries (to ``endpoint``, if given) should wait."""
+        if endpoint and self.endpoint and endpoint != self.endpoint:
+            return False
+        return _is_open(self.open_until, time.time() if now is None else now)
 
-    def record_failure(self, error: str, retry_after_s: float | None = None) -> None:
-        """Open (or keep open, longer) after a failed delivery."""
+    def record_failure(
+        self, error: str, retry_after_s: float | None = None, endpoint: str | None = None
+    ) -> None:
+        """Open (or keep open, longer) after a failed delivery (to ``endpoint``)."""
+        if endpoint is not None:
+            if self.endpoint and endpoint != self.endpoint:
+                self.failures = 0  # another endpoint's history says nothing about this one
+            self.endpoint = endpoint
         self.failures += 1
         if retry_after_s is not None and retry_after_s >= 0:
+            # The server said when: honour it (bounded), even when it is sooner than backoff.
             delay = min(retry_after_s, MAX_RETRY_AFTER_S)
         else:
-            delay = min(BASE_DELAY_S * 2 ** (self.failures - 1), MAX_DELAY_S)
+            # The exponent is capped: 2 ** 1100 would not even convert to a float.
+            delay = min(BASE_DELAY_S * 2.0 ** min(self.failures - 1, 32), MAX_DELAY_S)
             import random  # only on failure: keeps the hot path's imports small
 
             delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
@@ -84,10 +106,19 @@ class DeliveryState:
         self.last_success = time.time()
 
 
-def breaker_open(paths: Paths) -> bool:
-    """Cheap check for the hot path."""
+def breaker_open(paths: Paths, endpoint: str | None = None) -> bool:
+    """Cheap check for the hot path: open for ``endpoint`` (or for any, if None)."""
     raw = read_json(paths.breaker_file)
     if not raw:
         return False
+    failed = raw.get("endpoint")
+    if endpoint and isinstance(failed, str) and failed and failed != endpoint:
+        return False
     until = raw.get("open_until", 0)
-    return isinstance(until, (int, float)) and time.time() < until
+    return isinstance(until, (int, float)) and _is_open(until, time.time())
+
+
+def _is_open(until: float, now: float) -> bool:
+    """Open until ``until``; a date further away than any delay we set means the clock
+    went back (or the file was edited): treat it as closed rather than wait for months."""
+    return now < until <= now + MAX_RETRY_AFTER_S + 60.0

@@ -75,26 +75,113 @@ class InvalidRecord(ValueError):
     """A spool record that cannot be delivered (wrong version or shape); it is dropped."""
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+_METRIC_KINDS = frozenset({"counter", "histogram"})
+
+
+def _hex_id(value: Any, digits: int, what: str) -> str:
+    if not (
+        isinstance(value, str)
+        and len(value) == digits
+        and set(value) <= _HEX
+        and int(value, 16) != 0
+    ):
+        raise InvalidRecord(f"bad {what}")
+    return value
+
+
+def _time(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidRecord(f"bad {what}")
+    return value
+
+
+def _primitive(value: Any) -> bool:
+    return isinstance(value, (str, bool, int, float)) and (
+        not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value < 2**63
+    )
+
+
+def clean_attributes(value: Any) -> dict[str, Any]:
+    """Only what the OTLP encoders accept: str keys; scalars or homogeneous lists of them.
+
+    The encoders log (to the host's stderr, when delivering in-process) and skip anything
+    else; the privacy layer already wrote only such values, so this only guards against a
+    damaged or hand-edited spool file.
+    """
+    if not isinstance(value, dict):
+        return {}
+    clean: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            continue
+        if _primitive(item) or (
+            isinstance(item, list)
+            and all(_primitive(x) for x in item)
+            and len({type(x) for x in item}) <= 1
+        ):
+            clean[key] = item
+    return clean
+
+
 def validate(record: Any) -> dict[str, Any]:
-    """The record if it has the shape delivery needs, else :class:`InvalidRecord`."""
+    """The record, checked and cleaned, if delivery can use it, else :class:`InvalidRecord`.
+
+    Everything :func:`to_spans` and :func:`to_metrics` read is checked here, so that one
+    damaged record is dropped on its own instead of failing (and blocking) a whole batch.
+    """
     if not isinstance(record, dict) or record.get("v") != RECORD_VERSION:
         raise InvalidRecord("unsupported record version")
-    for key, kind in (
-        ("trace_id", str),
-        ("span_id", str),
-        ("name", str),
-        ("start_ns", int),
-        ("end_ns", int),
-        ("attributes", dict),
-        ("resource", dict),
+    if not isinstance(record.get("name"), str):
+        raise InvalidRecord("bad name")
+    if not isinstance(record.get("attributes"), dict) or not isinstance(
+        record.get("resource"), dict
     ):
-        if not isinstance(record.get(key), kind):
-            raise InvalidRecord(f"bad field {key}")
-    try:
-        int(record["trace_id"], 16)
-        int(record["span_id"], 16)
-    except ValueError as exc:
-        raise InvalidRecord("bad ids") from exc
+        raise InvalidRecord("bad attributes")
+    _hex_id(record.get("trace_id"), 32, "trace_id")
+    _hex_id(record.get("span_id"), 16, "span_id")
+    if record.get("parent_span_id"):
+        _hex_id(record["parent_span_id"], 16, "parent_span_id")
+    else:
+        record["parent_span_id"] = None
+    _time(record.get("start_ns"), "start_ns")
+    _time(record.get("end_ns"), "end_ns")
+    record["attributes"] = clean_attributes(record["attributes"])
+    record["resource"] = clean_attributes(record["resource"])
+    phases = record.get("phases", [])
+    if not isinstance(phases, list):
+        raise InvalidRecord("bad phases")
+    for phase in phases:
+        if not isinstance(phase, dict) or not isinstance(phase.get("name"), str):
+            raise InvalidRecord("bad phase")
+        _hex_id(phase.get("span_id"), 16, "phase span_id")
+        _hex_id(phase.get("parent_span_id"), 16, "phase parent_span_id")
+        _time(phase.get("start_ns"), "phase start_ns")
+        _time(phase.get("end_ns"), "phase end_ns")
+        phase["attributes"] = clean_attributes(phase.get("attributes", {}))
+    metrics = record.get("metrics", [])
+    if not isinstance(metrics, list):
+        raise InvalidRecord("bad metrics")
+    for metric in metrics:
+        if (
+            not isinstance(metric, dict)
+            or not isinstance(metric.get("name"), str)
+            or metric.get("kind", "counter") not in _METRIC_KINDS
+            or not isinstance(metric.get("unit", ""), str)
+            or not isinstance(metric.get("description", ""), str)
+            or not isinstance(metric.get("points", []), list)
+        ):
+            raise InvalidRecord("bad metric")
+        points = []
+        for point in metric.get("points", []):
+            if isinstance(point, dict):
+                points.append(
+                    {
+                        "value": point.get("value"),
+                        "attributes": clean_attributes(point.get("attributes", {})),
+                    }
+                )
+        metric["points"] = points
     return record
 
 
@@ -199,6 +286,8 @@ def to_metrics(records: Iterable[dict[str, Any]], start_ns: int, end_ns: int) ->
                 value = point.get("value")
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     continue
+                if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                    value = float(value)  # protobuf's int64 would refuse it
                 _add(
                     metrics,
                     metric["name"],
@@ -252,7 +341,7 @@ def _sdk_metric(
 ) -> Metric:
     kind, unit, description = meta
     if kind == "histogram":
-        points = [
+        histogram_points = [
             HistogramDataPoint(
                 attributes=attrs,
                 start_time_unix_nano=start_ns,
@@ -268,7 +357,7 @@ def _sdk_metric(
             for attrs, st in series.values()
         ]
         data: Any = Histogram(
-            data_points=points, aggregation_temporality=AggregationTemporality.DELTA
+            data_points=histogram_points, aggregation_temporality=AggregationTemporality.DELTA
         )
     else:
         points = [

@@ -2,37 +2,54 @@
 
 Guarantees, each one a failure seen in another CLI's telemetry:
 
-- one at a time per user and app (``DrainerLock``); a second one exits at once;
+- one at a time per user and app (``DrainerLock``; the spawning CLI takes the lock for the
+  drainer it starts, see ``handoff.spawn``); a second one exits at once. A drainer that
+  lets go of the lock looks at the spool once more and goes on if a record arrived while it
+  was finishing (the CLI that wrote it saw the lock held and started nothing);
 - bounded: each request by its timeout, the whole run by ``--max-runtime`` (a watchdog ends
   the process, which also frees the lock);
 - exits when the spool is empty, and never retries an endpoint while the breaker is open;
+  it never spins: a pass that makes no progress (a record that can be neither loaded nor
+  deleted, an accepted record that cannot be deleted) ends the run;
 - deletes a record only after the backend accepted it (at-least-once); a record whose span
   was accepted but whose metrics were not is retried for its metrics only;
-- never writes to a terminal: it is started with every standard stream on ``/dev/null`` and
-  records what it did in the delivery log.
+- a drainer that crashes or cannot even build its exporter opens the breaker, so a broken
+  setup costs one process per backoff period, not one per command;
+- never writes to a terminal: it is started with every standard stream on ``/dev/null``,
+  closes any other descriptor it inherited, leaves the CLI's working directory, and records
+  what it did in the delivery log (rotated, bounded).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._files import append_line
 from ..handoff import spool
 from ..paths import Paths
-from . import convert
 from .breaker import DeliveryState
 from .lock import DrainerLock
-from .transport import OK, REJECT, RETRY, TOO_LARGE, Outcome, make_transport
+
+if TYPE_CHECKING:  # the transport imports the OpenTelemetry SDK: only when delivering
+    from .transport import Outcome
 
 DEFAULT_MAX_RUNTIME_S = 60.0
+#: Overrides ``--max-runtime``'s default (seconds): for tests, and for slow links.
+MAX_RUNTIME_ENV = "OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME"
 BATCH_SIZE = 256
+#: The delivery log is rotated once past this size (one ``.1`` kept).
+LOG_MAX_BYTES = 1024 * 1024
+
+# Why a pass over the spool ended.
+EMPTY, FAILED, DEADLINE, BREAKER, STUCK = "empty", "failed", "deadline", "breaker", "stuck"
 
 
 @dataclass
@@ -46,20 +63,34 @@ class DrainReport:
     breaker_open: bool = False
     last_outcome: Outcome | None = None
     errors: list[str] = field(default_factory=list)
+    stopped: str = ""
 
 
 def _log(paths: Paths, **entry: Any) -> None:
+    """One line in the delivery log; never raises (a drainer has no one else to tell)."""
+    path = paths.delivery_log
     try:
-        append_line(paths.delivery_log, json.dumps({"t": round(time.time(), 3), **entry}).encode())
+        if os.path.getsize(path) > LOG_MAX_BYTES:
+            os.replace(path, path + ".1")
     except OSError:
+        pass
+    try:
+        append_line(path, json.dumps({"t": round(time.time(), 3), **entry}).encode())
+    except (OSError, ValueError, TypeError):
         pass
 
 
 def _load(entry: spool.SpoolEntry) -> dict[str, Any] | None:
+    """The record in ``entry``, validated; None if it is unreadable, corrupt or foreign."""
+    from . import convert
+
     try:
         with open(entry.path, "rb") as handle:
-            return convert.validate(json.loads(handle.read()))
-    except (OSError, ValueError):
+            raw = handle.read(spool.MAX_RECORD_BYTES + 1)
+        if len(raw) > spool.MAX_RECORD_BYTES:
+            return None
+        return convert.validate(json.loads(raw))
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -71,54 +102,171 @@ def drain(
     deadline: float,
     respect_breaker: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    lock: DrainerLock | None = None,
 ) -> DrainReport:
-    """Deliver spooled records until the spool is empty, delivery fails, or ``deadline``."""
+    """Deliver spooled records until the spool is empty, delivery fails, or ``deadline``.
+
+    ``endpoint`` is an explicit base URL (``init(endpoint=...)``) or None: the transport
+    then reads the standard ``OTEL_EXPORTER_OTLP_*`` variables. ``lock`` is a lock already
+    held for us (the detached drainer's, taken by the CLI that started it); otherwise the
+    lock is taken here, and if someone holds it the report says ``locked_out``.
+    """
     report = DrainReport()
-    lock = DrainerLock(paths.lock_file)
-    if not lock.acquire():
-        report.locked_out = True
-        return report
+    transport: list[Any] = []  # built once, on first need
+    first = True
+    while True:
+        if lock is None:
+            lock = DrainerLock(paths.lock_file)
+            if not lock.acquire():
+                report.locked_out = first
+                break
+        try:
+            report.stopped = _drain_locked(
+                paths, transport, endpoint, protocol, deadline, respect_breaker, progress, report
+            )
+        finally:
+            lock.release()
+            lock = None
+        first = False
+        # A record spooled while we were finishing found the lock held and started nothing:
+        # it is ours to deliver. (Its writer spooled it before trying the lock; we look after
+        # letting go of it; so one of us always sees the other.)
+        if report.stopped != EMPTY or time.time() >= deadline or not spool.count(paths):
+            break
+    report.remaining = spool.count(paths)
+    if transport and hasattr(transport[0], "close"):
+        try:
+            transport[0].close()
+        except Exception:
+            pass
+    return report
+
+
+def _drain_locked(
+    paths: Paths,
+    transport: list[Any],
+    endpoint: str | None,
+    protocol: str,
+    deadline: float,
+    respect_breaker: bool,
+    progress: Callable[[int, int], None] | None,
+    report: DrainReport,
+) -> str:
+    """One pass while holding the lock; returns why it ended."""
+    from ..config import resolve_endpoint
+
+    key = resolve_endpoint(endpoint, os.environ) or ""  # what the CLI calls its endpoint
+    state = DeliveryState.load(paths)
+    if respect_breaker and state.is_open(endpoint=key):
+        report.breaker_open = True
+        return BREAKER
+    report.dropped += spool.enforce_caps(paths)
+    if not spool.count(paths):
+        return EMPTY
+    from .transport import RETRY, TOO_LARGE  # the OpenTelemetry SDK: only with work to do
+
+    if not transport and not _build_transport(
+        paths, transport, endpoint, protocol, state, report, key
+    ):
+        return FAILED
+    total = report.delivered + spool.count(paths)
+    batch_size = BATCH_SIZE
+    queue: list[spool.SpoolEntry] = []  # one directory scan serves many batches
+    while time.time() < deadline:
+        if not queue:
+            queue = spool.entries(paths)
+            if not queue:
+                return EMPTY
+        batch, queue = queue[:batch_size], queue[batch_size:]
+        loaded, progress_made = _load_batch(paths, batch, report)
+        if not loaded:
+            if progress_made:
+                continue
+            _log(paths, signal="spool", outcome="stuck", error="cannot read or delete records")
+            return STUCK
+        outcome = _deliver_batch(paths, transport[0], loaded, state, deadline, report)
+        report.last_outcome = outcome
+        if outcome.kind == TOO_LARGE:
+            if len(loaded) > 1:
+                batch_size = max(1, len(loaded) // 4)
+                queue = [entry for entry, _ in loaded] + queue  # again, in smaller batches
+                continue
+            _drop(paths, loaded, report, outcome)  # one record the backend will never take
+            continue
+        if outcome.kind == RETRY:
+            state.record_failure(outcome.error, outcome.retry_after_s, endpoint=key)
+            state.save(paths)
+            report.errors.append(outcome.error)
+            return FAILED
+        if not _all_gone(loaded):  # accepted, yet still there: sending again would loop
+            _log(paths, signal="spool", outcome="stuck", error="accepted records not deleted")
+            return STUCK
+        batch_size = min(BATCH_SIZE, batch_size * 2)  # after a 413 split, grow back
+        if progress is not None:
+            progress(report.delivered, total)
+    return DEADLINE
+
+
+def _load_batch(
+    paths: Paths, batch: list[spool.SpoolEntry], report: DrainReport
+) -> tuple[list[tuple[spool.SpoolEntry, dict[str, Any]]], bool]:
+    """(the batch's deliverable records, whether any file left the spool). Corrupt or
+    foreign files are dropped and counted, with any drop count they carried."""
+    loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]] = []
+    progress_made = False
+    for entry in batch:
+        record = _load(entry)
+        if record is not None:
+            loaded.append((entry, record))
+            continue
+        inherited = spool.carried_drops(entry.path)
+        if spool.remove(entry.path):
+            spool.add_drops(paths, 1 + inherited)
+            report.dropped += 1
+            progress_made = True
+            _log(paths, signal="spool", outcome="corrupt_dropped")
+        elif not os.path.exists(entry.path):
+            progress_made = True  # gone meanwhile (``disable`` deletes the spool)
+    return loaded, progress_made
+
+
+def _build_transport(
+    paths: Paths,
+    transport: list[Any],
+    endpoint: str | None,
+    protocol: str,
+    state: DeliveryState,
+    report: DrainReport,
+    key: str,
+) -> bool:
+    """Make the exporter once per run; on a setup error open the breaker (False)."""
+    from .transport import make_transport
+
     try:
-        state = DeliveryState.load(paths)
-        if respect_breaker and state.is_open():
-            report.breaker_open = True
-            report.remaining = spool.count(paths)
-            return report
-        report.dropped += spool.enforce_caps(paths)
-        transport = make_transport(endpoint, protocol)
-        total = spool.count(paths)
-        batch_size = BATCH_SIZE
-        while time.time() < deadline:
-            batch = spool.entries(paths)[:batch_size]
-            if not batch:
-                break
-            loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]] = []
-            for entry in batch:
-                record = _load(entry)
-                if record is None:
-                    if spool.remove(entry.path):
-                        spool.add_drops(paths, 1)
-                        report.dropped += 1
-                else:
-                    loaded.append((entry, record))
-            if not loaded:
-                continue
-            outcome = _deliver_batch(paths, transport, loaded, state, deadline, report)
-            report.last_outcome = outcome
-            if outcome.kind == TOO_LARGE and batch_size > 1:
-                batch_size = max(1, batch_size // 4)
-                continue
-            if outcome.kind == RETRY:
-                state.record_failure(outcome.error, outcome.retry_after_s)
-                state.save(paths)
-                report.errors.append(outcome.error)
-                break
-            if progress is not None:
-                progress(report.delivered, total)
-        report.remaining = spool.count(paths)
-        return report
-    finally:
-        lock.release()
+        built = make_transport(endpoint, protocol)
+    except Exception as exc:  # bad CA file, grpc extra missing, ...: back off
+        error = f"cannot set up the exporter: {type(exc).__name__}: {exc}"[:200]
+        _log(paths, signal="drainer", outcome="config_error", error=error)
+        state.record_failure(error, endpoint=key)
+        state.save(paths)
+        report.errors.append(error)
+        return False
+    if not getattr(built, "configured", True):
+        _log(paths, signal="drainer", outcome="no_endpoint")
+        report.errors.append("no endpoint configured")
+        return False
+    transport.append(built)
+    return True
+
+
+def _all_gone(loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]]) -> bool:
+    """Whether every record of a delivered batch was deleted (in either of its names)."""
+    for entry, _ in loaded:
+        cut = len(spool.TRACES_DONE_SUFFIX if entry.traces_done else spool.SUFFIX)
+        stem = entry.path[:-cut]
+        if os.path.exists(stem + spool.SUFFIX) or os.path.exists(stem + spool.TRACES_DONE_SUFFIX):
+            return False
+    return True
 
 
 def _deliver_batch(
@@ -130,55 +278,68 @@ def _deliver_batch(
     report: DrainReport,
 ) -> Outcome:
     """Send one batch's spans, then its metrics; delete the records once both are accepted."""
+    from . import convert
+    from .transport import OK, REJECT, RETRY, TOO_LARGE, Outcome
+
     pending = [(e, r) for e, r in loaded if not e.traces_done]
     if pending:
-        spans = [span for _, record in pending for span in convert.to_spans(record)]
+        spans = []
+        for entry, record in list(pending):
+            try:
+                spans.extend(convert.to_spans(record))
+            except Exception as exc:  # validated, so unexpected: drop this one, not the batch
+                _log(paths, signal="traces", outcome="convert_error", error=repr(exc)[:200])
+                _drop(paths, [(entry, record)], report, Outcome(OK))
+                loaded.remove((entry, record))
+                pending.remove((entry, record))
+        if not loaded:
+            return Outcome(OK)
+    if pending:
         outcome = transport.send_traces(spans, timeout=max(0.05, deadline - time.time()))
-        _log(
-            paths,
-            signal="traces",
-            records=len(pending),
-            outcome=outcome.kind,
-            status=outcome.status,
-            error=outcome.error,
-            rejected=outcome.rejected,
-            latency_ms=round(outcome.latency_ms, 1),
-        )
+        _log_outcome(paths, "traces", len(pending), outcome)
         if outcome.kind in (RETRY, TOO_LARGE):
-            return outcome
+            return outcome  # type: ignore[no-any-return]
         if outcome.kind == REJECT:
             return _drop(paths, loaded, report, outcome)
-        if outcome.rejected:
+        if outcome.rejected:  # partial success: those spans are lost, say so
             spool.add_drops(paths, outcome.rejected)
             report.dropped += outcome.rejected
-        loaded = [(spool.mark_traces_done(e) if not e.traces_done else e, r) for e, r in loaded]
+        loaded[:] = [(spool.mark_traces_done(e), r) for e, r in loaded]
 
     end_ns = time.time_ns()
     start_ns = state.metrics_cursor_ns or min(r["start_ns"] for _, r in loaded)
     start_ns = min(start_ns, end_ns - 1)
     metrics = convert.to_metrics((r for _, r in loaded), start_ns, end_ns)
     outcome = transport.send_metrics(metrics, timeout=max(0.05, deadline - time.time()))
+    _log_outcome(paths, "metrics", len(loaded), outcome)
+    if outcome.kind in (RETRY, TOO_LARGE):
+        return outcome  # type: ignore[no-any-return]
+    if outcome.kind == REJECT:
+        return _drop(paths, loaded, report, outcome)
+    if outcome.rejected:
+        spool.add_drops(paths, outcome.rejected)
+        report.dropped += outcome.rejected
+    for entry, _ in loaded:
+        if spool.remove(entry.path):
+            report.delivered += 1
+    state.metrics_cursor_ns = end_ns
+    state.record_success()
+    state.save(paths)
+    return outcome  # type: ignore[no-any-return]
+
+
+def _log_outcome(paths: Paths, signal: str, records: int, outcome: Outcome) -> None:
     _log(
         paths,
-        signal="metrics",
-        records=len(loaded),
+        signal=signal,
+        records=records,
         outcome=outcome.kind,
         status=outcome.status,
         error=outcome.error,
         rejected=outcome.rejected,
+        retry_after_s=outcome.retry_after_s,
         latency_ms=round(outcome.latency_ms, 1),
     )
-    if outcome.kind in (RETRY, TOO_LARGE):
-        return outcome
-    if outcome.kind == REJECT:
-        return _drop(paths, loaded, report, outcome)
-    for entry, _ in loaded:
-        spool.remove(entry.path)
-    report.delivered += len(loaded)
-    state.metrics_cursor_ns = end_ns
-    state.record_success()
-    state.save(paths)
-    return outcome
 
 
 def _drop(
@@ -187,9 +348,18 @@ def _drop(
     report: DrainReport,
     outcome: Outcome,
 ) -> Outcome:
-    """The backend refused the data itself (HTTP 400): retrying cannot help; count and drop."""
-    dropped = sum(1 for entry, _ in loaded if spool.remove(entry.path))
-    spool.add_drops(paths, dropped)
+    """The backend refused the data itself (HTTP 400, or 413 for a single record): retrying
+    cannot help. Drop the records and count them, with any drop count they carried."""
+    from .transport import OK, Outcome
+
+    dropped = carried = 0
+    for entry, record in loaded:
+        if spool.remove(entry.path):
+            dropped += 1
+            value = record.get("attributes", {}).get("cli.telemetry.dropped", 0)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                carried += value
+    spool.add_drops(paths, dropped + carried)
     report.dropped += dropped
     return Outcome(OK, outcome.status, error=outcome.error, latency_ms=outcome.latency_ms)
 
@@ -201,6 +371,32 @@ def _watchdog(seconds: float) -> None:
     timer.start()
 
 
+def _close_inherited_fds(keep: int | None) -> None:
+    """Close every descriptor above 2 but ``keep`` (the spawner closes them too; this is
+    the backstop for a parent that could not): a pipe we hold open makes its reader wait."""
+    top = 65536
+    try:
+        if keep is not None and keep >= 3:
+            os.closerange(3, keep)
+            os.closerange(keep + 1, top)
+        else:
+            os.closerange(3, top)
+    except OSError:
+        pass
+
+
+def max_runtime_default() -> float:
+    """``--max-runtime``'s default: :data:`MAX_RUNTIME_ENV` if valid, within 1-600 s."""
+    raw = os.environ.get(MAX_RUNTIME_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_MAX_RUNTIME_S
+    except ValueError:
+        value = DEFAULT_MAX_RUNTIME_S
+    if math.isnan(value):
+        return DEFAULT_MAX_RUNTIME_S
+    return max(1.0, min(value, 600.0))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached drainer (``python -m otel_cli_telemetry.delivery.drainer``)."""
     parser = argparse.ArgumentParser(prog="otel-cli-telemetry-drainer")
@@ -208,24 +404,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--endpoint", default=None)
     parser.add_argument("--protocol", default=None)
-    parser.add_argument("--max-runtime", type=float, default=DEFAULT_MAX_RUNTIME_S)
+    parser.add_argument("--max-runtime", type=float, default=None)
+    parser.add_argument("--lock-fd", type=int, default=None)
     args = parser.parse_args(argv)
-    _watchdog(args.max_runtime)
-    from ..config import resolve_endpoint, resolve_protocol
+    if argv is None:  # a real detached run, not a test calling main()
+        _close_inherited_fds(args.lock_fd)
+        try:
+            os.chdir(args.state_dir)  # never keep the user's working directory busy
+        except OSError:
+            os.chdir(os.path.abspath(os.sep))
+        try:
+            os.nice(10)
+        except (OSError, AttributeError):
+            pass
+    max_runtime = args.max_runtime if args.max_runtime else max_runtime_default()
+    _watchdog(max_runtime)
+    from ..config import resolve_protocol
 
     paths = Paths(args.state_dir)
+    lock = None
+    if args.lock_fd is not None:
+        lock = DrainerLock(paths.lock_file)
+        if not lock.adopt(args.lock_fd):
+            lock = None  # not ours after all: try to take it like anyone else
     try:
         drain(
             paths,
-            endpoint=resolve_endpoint(args.endpoint, os.environ),
+            endpoint=args.endpoint,
             protocol=args.protocol or resolve_protocol(os.environ),
-            deadline=time.time() + max(1.0, args.max_runtime - 2.0),
+            deadline=time.time() + max(0.5, max_runtime - 2.0),
+            lock=lock,
         )
-    except Exception as exc:  # a drainer has no one to tell but its log
-        _log(paths, signal="drainer", outcome="crash", error=f"{type(exc).__name__}: {exc}"[:200])
+    except Exception as exc:  # a drainer has no one to tell but its log, and the breaker
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        _log(paths, signal="drainer", outcome="crash", error=error)
+        try:
+            from ..config import resolve_endpoint
+
+            state = DeliveryState.load(paths)
+            state.record_failure(
+                f"drainer crashed: {error}",
+                endpoint=resolve_endpoint(args.endpoint, os.environ) or "",
+            )
+            state.save(paths)
+        except Exception:
+            pass
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Leave at once: no interpreter teardown (tens of ms) between letting go of the lock and
+    # being gone, so a successor started right after never overlaps with us. Nothing is
+    # buffered: the standard streams are /dev/null and the log is written with os.write.
+    os._exit(main())

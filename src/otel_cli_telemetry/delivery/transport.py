@@ -6,11 +6,25 @@ POSTs them itself, because the breaker needs what the SDK exporter hides: the st
 (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT``, ``_HEADERS``, ``_COMPRESSION``,
 ``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``, ``_TIMEOUT`` in seconds) and the
 usual proxy variables. gRPC uses the SDK's gRPC exporters (install the ``grpc`` extra).
+
+What each answer means for the data (the drainer acts on :class:`Outcome`):
+
+- 2xx: accepted, deleted; OTLP partial success counts the refused items as drops. A 2xx
+  HTML page (a captive portal, a proxy's login page) is not an OTLP answer: kept, retried.
+- 408/429/5xx: kept, breaker opened, for ``Retry-After`` (seconds or HTTP date) if given.
+- 401/403/404/407 and redirects: a configuration problem, not the data's: kept, retried
+  later (redirects are never followed: urllib would turn a POST into a GET and a portal's
+  200 into a false "accepted").
+- 413: the batch is split; a single record too large is dropped (counted).
+- Other 4xx (400: the backend cannot parse it): the batch is dropped (counted).
+- Network errors, timeouts, TLS errors, malformed answers: kept, breaker opened.
 """
 
 from __future__ import annotations
 
 import gzip
+import http.client
+import logging
 import os
 import ssl
 import time
@@ -20,6 +34,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -59,7 +74,8 @@ def _env(environ: Mapping[str, str], signal: str, name: str) -> str:
 
 
 def request_timeout(environ: Mapping[str, str]) -> float:
-    """Per-request timeout: ``OTEL_EXPORTER_OTLP_TIMEOUT`` (seconds, as Python reads it), bounded."""
+    """Per-request timeout: ``OTEL_EXPORTER_OTLP_TIMEOUT`` (seconds, as Python reads it),
+    bounded."""
     raw = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "").strip()
     try:
         value = float(raw) if raw else DEFAULT_TIMEOUT_S
@@ -69,13 +85,27 @@ def request_timeout(environ: Mapping[str, str]) -> float:
 
 
 def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str | None:
-    """The URL for ``signal`` ("TRACES"/"METRICS"): per-signal variable verbatim, else base + path."""
-    specific = environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
-    if specific and not base:
-        return specific
-    root = base or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    """The URL for ``signal`` ("TRACES"/"METRICS").
+
+    ``base`` is an explicit base URL (``init(endpoint=...)``): base + ``/v1/<signal>``.
+    Without it, the standard variables: the per-signal one verbatim, else
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/<signal>``. A ``base`` that is in fact the value
+    of a per-signal variable (``config.resolve_endpoint`` returns it as "the endpoint") is
+    treated as not given, so it is not suffixed a second time.
+    """
+    per_signal = {
+        s: environ.get(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT", "").strip()
+        for s in ("TRACES", "METRICS")
+    }
+    if base and base.strip() in {v for v in per_signal.values() if v}:
+        base = None
+    if base:
+        return base.rstrip("/") + "/v1/" + signal.lower()
+    if per_signal.get(signal):
+        return per_signal[signal]
+    root = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
     if not root:
-        return specific or None
+        return None
     return root.rstrip("/") + "/v1/" + signal.lower()
 
 
@@ -94,6 +124,13 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the 3xx surfaces as an ``HTTPError`` (data kept)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class HttpTransport:
     """OTLP/HTTP with protobuf bodies."""
 
@@ -103,7 +140,27 @@ class HttpTransport:
         self.timeout = request_timeout(env)
         self._headers = {s: self._headers_for(env, s) for s in ("TRACES", "METRICS")}
         self._compression = {s: _env(env, s, "COMPRESSION").lower() for s in ("TRACES", "METRICS")}
+        self._ssl_ca: dict[str, str] = {}
         self._ssl = {s: self._ssl_for(env, s) for s in ("TRACES", "METRICS")}
+        self._openers = {
+            s: urllib.request.build_opener(
+                urllib.request.HTTPSHandler(context=self._ssl[s]), _NoRedirect()
+            )
+            for s in ("TRACES", "METRICS")
+        }
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is anywhere to send to (else the drainer keeps everything)."""
+        return any(self.urls.values())
+
+    def tls_summary(self, signal: str = "TRACES") -> str:
+        """How ``signal`` is secured, for ``doctor``."""
+        url = self.urls.get(signal) or ""
+        if not url.startswith("https://"):
+            return "none (plain http)"
+        ca = self._ssl_ca.get(signal)
+        return f"verified against {ca}" if ca else "verified against the system store"
 
     @staticmethod
     def _headers_for(env: Mapping[str, str], signal: str) -> dict[str, str]:
@@ -113,9 +170,10 @@ class HttpTransport:
         )
         return headers
 
-    @staticmethod
-    def _ssl_for(env: Mapping[str, str], signal: str) -> ssl.SSLContext | None:
+    def _ssl_for(self, env: Mapping[str, str], signal: str) -> ssl.SSLContext | None:
+        """A context with the custom CA / client cert, or None for the system store."""
         ca = _env(env, signal, "CERTIFICATE")
+        self._ssl_ca[signal] = ca
         cert = _env(env, signal, "CLIENT_CERTIFICATE")
         key = _env(env, signal, "CLIENT_KEY")
         if not (ca or cert):
@@ -130,7 +188,10 @@ class HttpTransport:
         body = encode_spans(spans).SerializeToString()
         outcome, payload = self._post("TRACES", body, timeout)
         if outcome.kind == OK and payload:
-            response = ExportTraceServiceResponse.FromString(payload)
+            try:
+                response = ExportTraceServiceResponse.FromString(payload)
+            except Exception:  # DecodeError: accepted; the detail is unreadable
+                return outcome
             rejected = response.partial_success.rejected_spans
             if rejected:
                 return Outcome(
@@ -147,7 +208,10 @@ class HttpTransport:
         body = encode_metrics(data).SerializeToString()
         outcome, payload = self._post("METRICS", body, timeout)
         if outcome.kind == OK and payload:
-            response = ExportMetricsServiceResponse.FromString(payload)
+            try:
+                response = ExportMetricsServiceResponse.FromString(payload)
+            except Exception:  # DecodeError: accepted; the detail is unreadable
+                return outcome
             rejected = response.partial_success.rejected_data_points
             if rejected:
                 return Outcome(
@@ -179,9 +243,17 @@ class HttpTransport:
         wait = max(0.05, min(timeout if timeout is not None else self.timeout, self.timeout))
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=wait, context=self._ssl[signal]) as reply:  # noqa: S310
+            with self._openers[signal].open(request, timeout=wait) as reply:
                 payload = reply.read(4 * 1024 * 1024)
                 latency = (time.perf_counter() - started) * 1000
+                content_type = (reply.headers.get("Content-Type") or "").lower()
+                if content_type.startswith(("text/html", "application/xhtml")):
+                    return Outcome(
+                        RETRY,
+                        reply.status,
+                        error=f"HTTP {reply.status} with an HTML page: not an OTLP endpoint",
+                        latency_ms=latency,
+                    ), b""
                 return Outcome(OK, reply.status, latency_ms=latency), payload
         except urllib.error.HTTPError as exc:
             latency = (time.perf_counter() - started) * 1000
@@ -196,15 +268,43 @@ class HttpTransport:
                 ), b""
             if status == 413:
                 return Outcome(TOO_LARGE, status, error="HTTP 413", latency_ms=latency), b""
-            if status in (401, 403, 404, 407):
+            if status in (401, 403, 404, 407) or 300 <= status < 400:
                 # Configuration, not data: keep the records until it is fixed.
                 return Outcome(RETRY, status, error=f"HTTP {status}", latency_ms=latency), b""
-            return Outcome(REJECT, status, error=f"HTTP {status}", latency_ms=latency), b""
-        except (OSError, ssl.SSLError, ValueError) as exc:
+            if 400 <= status < 500:
+                return Outcome(REJECT, status, error=f"HTTP {status}", latency_ms=latency), b""
+            return Outcome(
+                RETRY,
+                status,
+                parse_retry_after(exc.headers.get("Retry-After")),
+                error=f"HTTP {status}",
+                latency_ms=latency,
+            ), b""
+        except (OSError, ssl.SSLError, ValueError, http.client.HTTPException) as exc:
             latency = (time.perf_counter() - started) * 1000
             return Outcome(
                 RETRY, error=f"{type(exc).__name__}: {exc}"[:200], latency_ms=latency
             ), b""
+
+
+class _QuietThreads(logging.Filter):
+    """Drops log records emitted by threads exporting for us.
+
+    The SDK's gRPC exporter logs each transient error and failure; delivering in-process
+    (CI, ``flush``) those would reach the user's terminal through the host's handlers or
+    logging's last-resort handler. Other threads (the host's own exporters) are untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.threads
+
+
+_QUIET = _QuietThreads()
+_GRPC_LOGGER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
 
 
 class GrpcTransport:
@@ -214,17 +314,37 @@ class GrpcTransport:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        logger = logging.getLogger(_GRPC_LOGGER)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
         env = dict(os.environ if environ is None else environ)
         self.timeout = request_timeout(env)
         self._spans = OTLPSpanExporter(endpoint=base, timeout=self.timeout)
         self._metrics = OTLPMetricExporter(endpoint=base, timeout=self.timeout)
+
+    configured = True
+
+    def tls_summary(self, signal: str = "TRACES") -> str:
+        """How the channel is secured, for ``doctor`` (as the SDK's exporter decides)."""
+        return "as configured for the SDK's gRPC exporter (OTEL_EXPORTER_OTLP_INSECURE, ...)"
+
+    @staticmethod
+    def _quietly(call: Any, *args: Any, **kwargs: Any) -> Any:
+        import threading
+
+        ident = threading.get_ident()
+        _QUIET.threads.add(ident)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            _QUIET.threads.discard(ident)
 
     def send_traces(self, spans: Sequence[ReadableSpan], timeout: float | None = None) -> Outcome:
         """Export spans over gRPC."""
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         started = time.perf_counter()
-        result = self._spans.export(spans)
+        result = self._quietly(self._spans.export, spans)
         latency = (time.perf_counter() - started) * 1000
         if result == SpanExportResult.SUCCESS:
             return Outcome(OK, latency_ms=latency)
@@ -235,7 +355,7 @@ class GrpcTransport:
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         started = time.perf_counter()
-        result = self._metrics.export(data, timeout_millis=self.timeout * 1000)
+        result = self._quietly(self._metrics.export, data, timeout_millis=self.timeout * 1000)
         latency = (time.perf_counter() - started) * 1000
         if result == MetricExportResult.SUCCESS:
             return Outcome(OK, latency_ms=latency)

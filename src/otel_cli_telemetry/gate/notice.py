@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from ..config import Settings, env_prefix
-from .state import DENIED, GRANTED, update_state
+from .state import DENIED, GRANTED, State, update_state
 
 
 def notice_text(settings: Settings) -> str:
@@ -19,7 +19,8 @@ def notice_text(settings: Settings) -> str:
         f"{app} collects anonymous usage telemetry: which commands run, how long they take,",
         "how they end, and the OS and versions. Never arguments, file contents, paths,",
         "environment variables or anything that identifies you. Nothing was sent for this run.",
-        f"Turn it off: `{app} telemetry disable`, or set {env_prefix(app)}_TELEMETRY=0 or DO_NOT_TRACK=1.",
+        f"Turn it off: `{app} telemetry disable`, or set {env_prefix(app)}_TELEMETRY=0 "
+        "or DO_NOT_TRACK=1.",
         f"See every field: `{app} telemetry schema`.",
     ]
     if settings.options.policy_url:
@@ -27,38 +28,65 @@ def notice_text(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def show_notice(settings: Settings, stream: TextIO | None = None) -> None:
-    """Print the notice once per schema version and remember that it was shown."""
+def show_notice(settings: Settings, stream: TextIO | None = None) -> bool:
+    """Remember the notice for this schema version, then print it; False if not shown.
+
+    Remembering comes first: if the state file cannot be written, the notice is not shown
+    (it would repeat on every run, and telemetry stays off without it). If printing fails
+    (stderr closed), the previous notice version is put back, so it is shown next time.
+    """
+    previous = State.load(settings.paths).notice_schema
+    try:
+        update_state(settings.paths, notice_schema=settings.schema.version)
+    except OSError:
+        return False
     out = stream or sys.stderr
-    out.write(notice_text(settings))
-    out.flush()
-    update_state(settings.paths, notice_schema=settings.schema.version)
+    try:
+        out.write(notice_text(settings))
+        out.flush()
+    except (OSError, ValueError, AttributeError):
+        try:
+            update_state(settings.paths, notice_schema=previous)
+        except OSError:
+            pass
+        return False
+    return True
 
 
-def ask(settings: Settings, stdin: TextIO | None = None, stream: TextIO | None = None) -> bool:
+def ask(
+    settings: Settings, stdin: TextIO | None = None, stream: TextIO | None = None
+) -> bool | None:
     """Ask for consent on the terminal; the answer persists (for this schema version).
 
-    Only called on an interactive terminal (see ``config``). End of input or Ctrl-C count as
-    "no" for this run and are not persisted: the question comes again next time.
+    Only called on an interactive terminal (see ``config``). Returns the answer, or None
+    when there was none: end of input or Ctrl-C count as "no" for this run and are not
+    persisted, so the question comes again next time. Enter alone is the default, "no".
     """
     out = stream or sys.stderr
     source = stdin or sys.stdin
     app = settings.app
-    out.write(notice_text(settings).replace("Nothing was sent for this run.\n", ""))
+    out.write(notice_text(settings).replace(" Nothing was sent for this run.", ""))
     out.write(f"Allow {app} to send anonymous usage telemetry? [y/N]: ")
     out.flush()
     try:
         answer = source.readline()
     except (KeyboardInterrupt, OSError, ValueError):
         out.write("\n")
-        return False
+        out.flush()
+        return None
     if not answer:
-        return False
+        out.write("\n")
+        out.flush()
+        return None
     granted = answer.strip().lower() in ("y", "yes")
-    update_state(
-        settings.paths,
-        consent=GRANTED if granted else DENIED,
-        consent_source="prompt",
-        consent_schema=settings.schema.version,
-    )
+    try:
+        update_state(
+            settings.paths,
+            consent=GRANTED if granted else DENIED,
+            consent_source="prompt",
+            consent_schema=settings.schema.version,
+            notice_schema=settings.schema.version,
+        )
+    except OSError:
+        pass  # the answer holds for this run; the question comes again next time
     return granted

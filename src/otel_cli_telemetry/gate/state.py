@@ -51,27 +51,47 @@ class State:
 
     @classmethod
     def load(cls, paths: Paths) -> State:
-        """Read the state file; never raises."""
+        """Read the state file; never raises. A known key with an unusable value is ignored
+        (and marks the file corrupt), as if the file did not say anything about it."""
         raw = read_json(paths.state_file)
         if raw is None:
             return cls(corrupt=os.path.exists(paths.state_file))
+        clean = _valid_entries(raw)
         return cls(
-            consent=_str_or_none(raw.get("consent"), (GRANTED, DENIED)),
-            consent_source=_str_or_none(raw.get("consent_source")),
-            consent_schema=_str_or_none(raw.get("consent_schema")),
-            notice_schema=_str_or_none(raw.get("notice_schema")),
+            consent=clean.get("consent"),
+            consent_source=clean.get("consent_source"),
+            consent_schema=clean.get("consent_schema"),
+            notice_schema=clean.get("notice_schema"),
+            corrupt=any(key in raw and key not in clean for key in _KNOWN_KEYS),
         )
 
 
-def _str_or_none(value: Any, allowed: tuple[str, ...] | None = None) -> str | None:
-    if not isinstance(value, str) or (allowed is not None and value not in allowed):
-        return None
-    return value
+#: Keys of the state file and the values each may hold (None: any string).
+_KNOWN_KEYS: dict[str, tuple[str, ...] | None] = {
+    "consent": (GRANTED, DENIED),
+    "consent_source": ("prompt", "command"),
+    "consent_schema": None,
+    "notice_schema": None,
+}
+
+
+def _valid_entries(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` without known keys whose value is unusable (unknown keys are kept)."""
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        allowed = _KNOWN_KEYS.get(key, ())
+        if key in _KNOWN_KEYS and (
+            not isinstance(value, str) or (allowed is not None and value not in allowed)
+        ):
+            continue
+        clean[key] = value
+    return clean
 
 
 def update_state(paths: Paths, **changes: str | None) -> None:
-    """Merge ``changes`` into the state file (a corrupt file is replaced)."""
-    current = read_json(paths.state_file) or {}
+    """Merge ``changes`` into the state file; unusable entries (or a corrupt file) are
+    replaced. Raises OSError when the file cannot be written."""
+    current = _valid_entries(read_json(paths.state_file) or {})
     current.update(changes)
     write_json(paths.state_file, {k: v for k, v in current.items() if v is not None})
 
@@ -118,8 +138,10 @@ def installation_id(paths: Paths) -> str:
             winner = read_installation_id(paths)
             if winner:
                 return winner
-            os.replace(tmp, paths.installation_id_file)  # the existing file was corrupt
-            return candidate
+            # The existing file is corrupt: replace it. Processes racing here may each
+            # replace it; all end up reading (and later runs using) the last one written.
+            os.replace(tmp, paths.installation_id_file)
+            return read_installation_id(paths) or candidate
         except OSError:  # no hard links on this file system
             if not os.path.exists(paths.installation_id_file):
                 os.replace(tmp, paths.installation_id_file)

@@ -45,7 +45,10 @@ def hand_off(
     else:
         install_id = read_installation_id(paths) or ""
     data = payload.build(record, settings, exit_code, error_type, end_ns, install_id)
-    if settings.send and sink is None:
+    # Drops are reported by the next record that will be delivered: claimed only when this
+    # one goes to the spool, and given back below if it cannot be spooled after all.
+    dropped = 0
+    if settings.send and sink is None and settings.endpoint is not None:
         dropped = spool.claim_drops(paths)
         if dropped:
             data["attributes"]["cli.telemetry.dropped"] = dropped
@@ -74,6 +77,7 @@ def hand_off(
     if settings.endpoint is None:
         return
     if not spool.write(paths, line):
+        spool.add_drops(paths, dropped)  # not reported after all: the next record will
         return
     if settings.ci and error_type != INTERRUPTED:  # after Ctrl-C the user wants out now
         from ..delivery.inprocess import deliver_within

@@ -2,8 +2,12 @@
 
 Fail closed: a key that is neither built-in nor declared is dropped (span, phase, metric and
 resource attributes alike); a value that is not a plain scalar or a list of them is dropped
-rather than turned into text; every string (span and phase names included) is scrubbed.
-The count of dropped keys is returned so tests and the debug log can see it.
+rather than turned into text; every string is scrubbed. Span and phase names, and
+``cli.command``, are labels written by the app's code, not data: one that does not look like
+a label (letters, digits, spaces and ``_ . - : / +``, at most :data:`MAX_NAME_LENGTH`
+characters) is replaced whole by ``<redacted>``, and one that does is scrubbed like any
+value. Metric units and descriptions are scrubbed too. The count of dropped keys is returned
+so tests and the debug log can see it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,19 @@ from ..schema import BUILTIN_PHASE_ATTRIBUTES, Schema
 
 MAX_STRING_LENGTH = 1024
 MAX_LIST_LENGTH = 64
+MAX_NAME_LENGTH = 128
+REDACTED_NAME = "<redacted>"
+
+_LABEL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.-:/+"
+)
 
 Scrub = Callable[[str], str]
 
 
 def clean_value(value: Any, scrub: Scrub) -> Any:
     """A storable attribute value, scrubbed; None when the value must be dropped."""
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
         return scrub(value)[:MAX_STRING_LENGTH]
@@ -33,6 +43,14 @@ def clean_value(value: Any, scrub: Scrub) -> Any:
             return None
         return sorted(items) if isinstance(value, (set, frozenset)) else items
     return None
+
+
+def clean_name(name: Any, scrub: Scrub) -> str:
+    """A span or phase name: a scrubbed label, or ``<redacted>`` if it is not a label."""
+    text = str(name)
+    if not text or len(text) > MAX_NAME_LENGTH or not _LABEL_CHARS.issuperset(text):
+        return REDACTED_NAME
+    return scrub(text)
 
 
 def clean_attributes(
@@ -57,21 +75,25 @@ def clean_attributes(
 def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
     """Filter and scrub a raw record in place; returns how many keys were dropped."""
     dropped = 0
-    record["name"] = scrub(str(record.get("name", "")))[:MAX_STRING_LENGTH]
+    record["name"] = clean_name(record.get("name", ""), scrub)
     record["attributes"], n = clean_attributes(
         record.get("attributes", {}), schema.span_attributes, scrub
     )
     dropped += n
+    if "cli.command" in record["attributes"]:
+        record["attributes"]["cli.command"] = clean_name(record["attributes"]["cli.command"], scrub)
     record["resource"], n = clean_attributes(
         record.get("resource", {}), schema.resource_attributes, scrub
     )
     dropped += n
     phase_keys = frozenset(schema.fields) | frozenset(BUILTIN_PHASE_ATTRIBUTES)
     for phase in record.get("phases", []):
-        phase["name"] = scrub(str(phase.get("name", "")))[:MAX_STRING_LENGTH]
+        phase["name"] = clean_name(phase.get("name", ""), scrub)
         phase["attributes"], n = clean_attributes(phase.get("attributes", {}), phase_keys, scrub)
         dropped += n
     for metric in record.get("metrics", []):
+        for text_key in ("unit", "description"):
+            metric[text_key] = scrub(str(metric.get(text_key) or ""))[:MAX_STRING_LENGTH]
         for point in metric.get("points", []):
             point["attributes"], n = clean_attributes(
                 point.get("attributes", {}), schema.metric_attributes, scrub

@@ -108,7 +108,7 @@ SECRET_PATTERNS: tuple[tuple[str, str, str], ...] = (
         # scheme://user:password@host -> scheme://<redacted>@host. A user alone is redacted
         # too: it is often a token, and otherwise a person's login.
         "url_credentials",
-        r"\b([A-Za-z][A-Za-z0-9+.-]{1,30}://)[^\s/?#]{1,256}(@)",
+        r"([A-Za-z][A-Za-z0-9+.-]{1,30}://)[^\s/?#]{1,256}(@)",
         REDACTED,
     ),
     (
@@ -414,11 +414,11 @@ class Scrubber:
     def for_this_machine(cls) -> Scrubber:
         """A scrubber for the current user on this machine; never raises.
 
-        The user comes from ``USER``/``LOGNAME``/``USERNAME``, else ``getpass.getuser()``
-        (which may consult the password database, so it is only tried when those are
-        unset). The host name is ``socket.gethostname()`` if ``socket`` is already
-        imported, else ``os.uname().nodename`` (the same value, without a ~1.5 ms import),
-        else ``COMPUTERNAME`` on Windows.
+        The user comes from ``USER``/``LOGNAME``/``USERNAME``, else the password database
+        entry of this uid (as ``getpass.getuser()`` would, only tried when those are unset,
+        since it may ask a directory service). The host name is ``socket.gethostname()``
+        if ``socket`` is already imported, else ``os.uname().nodename`` (the same value,
+        without a ~1.5 ms import), else ``COMPUTERNAME`` on Windows.
         """
         environ = os.environ
         home: str | None = None
@@ -436,10 +436,11 @@ class Scrubber:
         user = environ.get("USER") or environ.get("LOGNAME") or environ.get("USERNAME")
         if not user:
             try:
-                import getpass
+                # What getpass.getuser() falls back to, without its ~3 ms import.
+                import pwd
 
-                user = getpass.getuser()
-            except Exception:
+                user = pwd.getpwuid(os.getuid()).pw_name
+            except Exception:  # no pwd (Windows), or no entry for this uid
                 user = None
         return cls(home, user, _hostname(), extra_homes=extra)
 

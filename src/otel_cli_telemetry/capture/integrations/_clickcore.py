@@ -33,8 +33,12 @@ def command_path(ctx: Any) -> tuple[str, ...]:
     return tuple(reversed(names))
 
 
-def option_name(param: Any) -> str:
-    """The option's longest declared name (``--force`` rather than ``-f``)."""
+def option_name(param: Any, value: Any = None) -> str:
+    """The option's longest declared name (``--force`` rather than ``-f``); for a boolean
+    ``--cache/--no-cache`` flag set to false, the secondary name (``--no-cache``)."""
+    secondary = list(getattr(param, "secondary_opts", ()))
+    if secondary and getattr(param, "is_flag", False) and value is False:
+        return str(max(secondary, key=len))
     opts = list(getattr(param, "opts", ())) or [str(param.name)]
     return str(max(opts, key=len))
 
@@ -47,7 +51,7 @@ def given_options(ctx: Any) -> set[str]:
             continue
         source = ctx.get_parameter_source(param.name)
         if source is not None and getattr(source, "name", "") == "COMMANDLINE":
-            found.add(option_name(param))
+            found.add(option_name(param, ctx.params.get(param.name)))
     return found
 
 
@@ -120,7 +124,7 @@ def make_main_wrapper(kind: str, inject: Callable[[Any], None] | None = None) ->
             started = time.perf_counter_ns()
             record = session.begin(kind)
             command = instance if instance is not None else (args[0] if args else None)
-            if record is not None and inject is not None and command is not None:
+            if inject is not None and command is not None:  # also while telemetry is off
                 inject(command)
             if record is not None:
                 record.overhead_ns += time.perf_counter_ns() - started

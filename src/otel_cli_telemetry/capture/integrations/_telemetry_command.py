@@ -1,8 +1,11 @@
 """The ``telemetry`` subcommand added to a click or typer app's root group.
 
-``deployctl telemetry status|enable|disable|schema`` does what the admin command does for
-that app. The command's own run is not recorded. It is built with the same click the app's
-group uses (the ``click`` package or typer's vendored copy).
+``deployctl telemetry [status|enable|disable|schema [--format F]]`` does what the admin
+command does for that app (:func:`otel_cli_telemetry.control.run_action`). Its own run is
+not recorded. It is built from the classes of the app's own framework: click's ``Group``
+and ``Command`` (the ``click`` package, or typer < 0.26 on it), or typer's ``TyperGroup``
+and ``TyperCommand`` (typer >= 0.26 vendors a click without ``Group``). The actions parse
+their one option (``--format``) themselves, so no framework-specific option class is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,12 @@ from typing import Any
 from .. import session
 
 NAME = "telemetry"
+_HELP = {
+    "status": "Whether telemetry is on, and which setting decided.",
+    "enable": "Turn telemetry on.",
+    "disable": "Turn telemetry off and delete records not sent yet.",
+    "schema": "Every field this app can send. --format text|json|collector|policy.",
+}
 
 
 def inject_telemetry_group(command: Any) -> None:
@@ -23,52 +32,93 @@ def inject_telemetry_group(command: Any) -> None:
     commands = getattr(command, "commands", None)
     if not isinstance(commands, dict) or NAME in commands or not hasattr(command, "add_command"):
         return
-    click_core = sys.modules.get(type(command).__module__.rsplit(".", 1)[0] + ".core")
-    if click_core is None or not hasattr(click_core, "Group"):
-        return
-    command.add_command(_build(click_core), NAME)
+    classes = _framework_classes(command)
+    if classes is not None:
+        command.add_command(_build(*classes), NAME)
 
 
-def _build(core: Any) -> Any:
-    from ... import control
+def _framework_classes(command: Any) -> tuple[type, type] | None:
+    """(group class, command class) of the framework ``command`` was built with."""
+    for klass in type(command).__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is None:
+            continue
+        if klass.__name__ == "TyperGroup" and hasattr(module, "TyperCommand"):
+            return module.TyperGroup, module.TyperCommand
+        if klass.__name__ == "Group" and klass.__module__.endswith("click.core"):
+            return module.Group, module.Command
+    return None
 
-    def _run(action: str, fmt: str = "text") -> None:
-        record = session.current()
-        if record is not None:
-            record.finished = True  # our own subcommand is not a use of the app
-            if session.active is record:
-                session.active = None
-        settings = session.settings
-        if settings is None:
-            return
-        text = {
-            "status": control.status,
-            "enable": control.enable,
-            "disable": control.disable,
-        }.get(action)
-        out = text(settings) if text else control.schema_text(settings, fmt)
-        sys.stdout.write(out.rstrip("\n") + "\n")
 
-    group = core.Group(NAME, help="Show or change this app's usage telemetry.")
-    for action, help_text in (
-        ("status", "Whether telemetry is on, and why."),
-        ("enable", "Turn telemetry on."),
-        ("disable", "Turn telemetry off."),
-    ):
-        group.add_command(
-            core.Command(action, callback=lambda action=action: _run(action), help=help_text)
-        )
-    fmt_option = core.Option(
-        ["--format", "fmt"],
-        default="text",
-        help="text, json, or collector (the matching collector allowlist)",
+def parse_format(args: list[str]) -> str | None:
+    """The value of ``--format X`` / ``--format=X`` in ``args``; None if malformed."""
+    fmt = "text"
+    rest = list(args)
+    while rest:
+        token = rest.pop(0)
+        if token == "--format" and rest:  # noqa: S105
+            fmt = rest.pop(0)
+        elif token.startswith("--format="):
+            fmt = token.split("=", 1)[1]
+        else:
+            return None
+    return fmt
+
+
+def _build(group_class: type, command_class: type) -> Any:
+    from ...commands import run_telemetry_command
+
+    class Action(command_class):  # type: ignore[misc]
+        """One action; parses its own ``--format`` so it needs no option class."""
+
+        def invoke(self, ctx: Any) -> Any:
+            fmt = parse_format(list(getattr(ctx, "args", [])))
+            if fmt is None:
+                sys.stderr.write(f"usage: {ctx.command_path} [--format FORMAT]\n")
+                ctx.exit(2)
+            code = run_telemetry_command(str(self.name), fmt or "text")
+            if code:
+                ctx.exit(code)
+
+    class Telemetry(group_class):  # type: ignore[misc]
+        """``telemetry`` alone shows the status; no run of it is recorded (``--help`` too)."""
+
+        def parse_args(self, ctx: Any, args: list[str]) -> Any:
+            from ...commands import forget_this_run
+
+            forget_this_run()
+            return super().parse_args(ctx, args)
+
+    group = Telemetry(
+        name=NAME,
+        help="Show or change this app's usage telemetry.",
+        invoke_without_command=True,
+        callback=_status_without_action,
     )
-    group.add_command(
-        core.Command(
-            "schema",
-            callback=lambda fmt: _run("schema", fmt),
-            params=[fmt_option],
-            help="Every field this app can send.",
-        )
-    )
+    for action, help_text in _HELP.items():
+        settings: dict[str, Any] = {}
+        if action == "schema":
+            settings = {"ignore_unknown_options": True, "allow_extra_args": True}
+        group.add_command(Action(name=action, help=help_text, context_settings=settings), action)
     return group
+
+
+def _status_without_action() -> None:
+    """Callback of the group: with no action given, print the status."""
+    from ...commands import run_telemetry_command
+
+    context = _current_context()
+    if context is not None and context.invoked_subcommand is None:
+        code = run_telemetry_command("status")
+        if code:
+            context.exit(code)
+
+
+def _current_context() -> Any:
+    for name in ("click.globals", "typer._click.globals"):
+        module = sys.modules.get(name)
+        if module is not None:
+            context = module.get_current_context(silent=True)
+            if context is not None and context.info_name == NAME:
+                return context
+    return None

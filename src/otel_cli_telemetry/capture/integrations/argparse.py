@@ -56,6 +56,15 @@ def _wrap_subparsers_call(
             _subcommand_stack.pop()
 
 
+def _option_name(action: Any, typed: str) -> str:
+    """A long option as typed (``--no-cache`` of a BooleanOptionalAction stays itself);
+    a short one by the action's longest name (``-f`` -> ``--force``). Both are declared
+    option strings, never user input."""
+    if typed.startswith("--"):
+        return typed
+    return str(max(action.option_strings, key=len))
+
+
 def _given_options(parser: Any, tokens: list[str]) -> set[str]:
     known = getattr(parser, "_option_string_actions", {})
     found: set[str] = set()
@@ -64,9 +73,10 @@ def _given_options(parser: Any, tokens: list[str]) -> set[str]:
             break
         if not arg.startswith(tuple(getattr(parser, "prefix_chars", "-"))) or len(arg) < 2:
             continue
-        action = known.get(arg.split("=", 1)[0])
+        typed = arg.split("=", 1)[0]
+        action = known.get(typed)
         if action is not None:
-            found.add(max(action.option_strings, key=len))
+            found.add(_option_name(action, typed))
     return found
 
 

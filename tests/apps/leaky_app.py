@@ -1,0 +1,117 @@
+"""A CLI that tries hard to leak: ``leaky_app.py work [--token T] [--note N] [--phase P]
+[--fail MSG] [ITEM ...]``, on click, typer or argparse (``LEAKY_FRAMEWORK``).
+
+What it plants, for the privacy tests to look for downstream:
+
+- option values and positional arguments (never captured by the SDK);
+- environment variables (``LEAKY_ENV_SECRET``; never read by the SDK);
+- ``--note`` as the value of declared fields (span, phase and metric-point attributes) and
+  inside a phase name: must come out scrubbed;
+- ``--phase`` as a phase name: must come out scrubbed or redacted;
+- ``--token`` under undeclared keys (span, phase, metric point): must be dropped;
+- ``--fail`` plus the token in an exception's message: only ``error.type`` may remain.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import otel_cli_telemetry as telemetry
+
+FRAMEWORK = os.environ.get("LEAKY_FRAMEWORK", "click")
+
+telemetry.init(
+    app="leakyapp",
+    version="1.0.0",
+    fields={
+        "leaky.note": "free text from the user (scrubbed)",
+        "leaky.tags": "free-text tags (scrubbed)",
+        "leaky.count": "number of items",
+    },
+)
+ops = telemetry.counter("leaky.ops", unit="{op}", description="operations done")
+
+
+def work(token: str, note: str, phase_name: str, fail: str, items: list[str]) -> None:
+    """Plant everything, then fail if asked."""
+    env_secret = os.environ.get("LEAKY_ENV_SECRET", "")
+    with telemetry.phase(phase_name, attributes={"leaky.note": note, "leaky.secret": token}):
+        telemetry.set_attributes(
+            {
+                "leaky.note": note,
+                "leaky.tags": [note, "plain"],
+                "leaky.count": len(items),
+                "leaky.token": token,
+                "env.secret": env_secret,
+            }
+        )
+        ops.add(1, {"leaky.note": note, "leaky.token": token})
+        with telemetry.phase(f"inner {note}"):
+            pass
+        if fail:
+            raise RuntimeError(f"{fail} token={token} env={env_secret} items={items}")
+    print(f"done {len(items)}")
+
+
+def run_click() -> None:
+    import click
+
+    @click.group()
+    def cli() -> None:
+        """Root."""
+
+    @cli.command("work")
+    @click.option("--token", default="")
+    @click.option("--note", default="")
+    @click.option("--phase", "phase_name", default="work")
+    @click.option("--fail", default="")
+    @click.argument("items", nargs=-1)
+    def work_command(
+        token: str, note: str, phase_name: str, fail: str, items: tuple[str, ...]
+    ) -> None:
+        work(token, note, phase_name, fail, list(items))
+
+    cli()
+
+
+def run_typer() -> None:
+    import typer
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def main() -> None:
+        """Root."""
+
+    @app.command("work")
+    def work_command(
+        items: list[str] = typer.Argument(None),  # noqa: B008
+        token: str = typer.Option("", "--token"),
+        note: str = typer.Option("", "--note"),
+        phase_name: str = typer.Option("work", "--phase"),
+        fail: str = typer.Option("", "--fail"),
+    ) -> None:
+        work(token, note, phase_name, fail, list(items or []))
+
+    app()
+
+
+def run_argparse() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="leakyapp")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sub = commands.add_parser("work")
+    sub.add_argument("--token", default="")
+    sub.add_argument("--note", default="")
+    sub.add_argument("--phase", dest="phase_name", default="work")
+    sub.add_argument("--fail", default="")
+    sub.add_argument("items", nargs="*")
+    args = parser.parse_args()
+    work(args.token, args.note, args.phase_name, args.fail, args.items)
+
+
+if __name__ == "__main__":
+    {"click": run_click, "typer": run_typer, "argparse": run_argparse}[FRAMEWORK]()
+    sys.exit(0)

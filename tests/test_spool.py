@@ -1,0 +1,209 @@
+"""The spool: versioned records, atomic writes, caps by count, bytes, age and record size,
+and drop accounting (every drop is counted once, and carried on by dropped records)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_cli_telemetry.capture.record import RECORD_VERSION
+from otel_cli_telemetry.delivery import convert
+from otel_cli_telemetry.handoff import spool
+from otel_cli_telemetry.paths import Paths
+
+
+def record_line(n: int = 0, dropped: int = 0, pad: int = 0) -> bytes:
+    """A valid spool record (what the hand-off writes), optionally carrying drops."""
+    attributes: dict[str, object] = {"cli.command": "deploy", "process.exit.code": 0}
+    if dropped:
+        attributes["cli.telemetry.dropped"] = dropped
+    if pad:
+        attributes["app.note"] = "x" * pad
+    data = {
+        "v": RECORD_VERSION,
+        "app": "spoolapp",
+        "trace_id": f"{n + 1:032x}",
+        "span_id": f"{n + 1:016x}",
+        "parent_span_id": None,
+        "name": "spoolapp deploy",
+        "start_ns": 1_700_000_000_000_000_000 + n,
+        "end_ns": 1_700_000_000_100_000_000 + n,
+        "status": "UNSET",
+        "attributes": attributes,
+        "resource": {"service.name": "spoolapp"},
+        "phases": [],
+        "metrics": [],
+    }
+    return json.dumps(data).encode()
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return Paths(str(tmp_path / "state"))
+
+
+def test_write_is_atomic_and_named_in_capture_order(paths: Paths) -> None:
+    for n in range(3):
+        assert spool.write(paths, record_line(n))
+    names = os.listdir(paths.spool_dir)
+    assert len(names) == 3
+    assert not [n for n in names if n.startswith(".")], "no temp file may be left behind"
+    entries = spool.entries(paths)
+    assert [json.loads(Path(e.path).read_bytes())["span_id"] for e in entries] == [
+        f"{n + 1:016x}" for n in range(3)
+    ]
+    assert all(oct(os.stat(e.path).st_mode & 0o777) == "0o600" for e in entries)
+    assert oct(os.stat(paths.spool_dir).st_mode & 0o777) == "0o700"
+
+
+def test_the_format_is_versioned_and_other_versions_are_refused() -> None:
+    good = json.loads(record_line())
+    assert convert.validate(good)["v"] == RECORD_VERSION
+    for bad in ({**good, "v": RECORD_VERSION + 1}, {**good, "v": None}, [good], "text"):
+        with pytest.raises(convert.InvalidRecord):
+            convert.validate(bad)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"trace_id": "zz"},
+        {"span_id": "0" * 16},
+        {"start_ns": "yesterday"},
+        {"phases": [{"name": "build"}]},
+        {"phases": "build"},
+        {"metrics": [{"name": "m", "kind": "gauge", "points": []}]},
+        {"attributes": []},
+    ],
+)
+def test_damaged_records_are_invalid_not_crashes(damage: dict[str, object]) -> None:
+    with pytest.raises(convert.InvalidRecord):
+        convert.validate({**json.loads(record_line()), **damage})
+
+
+def test_validate_cleans_attribute_values_the_encoder_would_refuse() -> None:
+    data = json.loads(record_line())
+    data["attributes"].update({"ok.list": [1, 2], "mixed": [1, "a"], "nested": {"a": 1}})
+    data["attributes"]["huge"] = 2**70
+    cleaned = convert.validate(data)["attributes"]
+    assert cleaned["ok.list"] == [1, 2]
+    assert "mixed" not in cleaned
+    assert "nested" not in cleaned
+    assert "huge" not in cleaned
+
+
+def test_count_ignores_temp_and_foreign_files(paths: Paths) -> None:
+    spool.write(paths, record_line())
+    Path(paths.spool_dir, ".partial.json.123.tmp").write_bytes(b"{")
+    Path(paths.spool_dir, "README").write_text("not a record")
+    assert spool.count(paths) == 1
+    assert len(spool.entries(paths)) == 1
+
+
+def test_count_cap_drops_the_oldest_and_counts_it(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "MAX_RECORDS", 5)
+    for n in range(8):
+        assert spool.write(paths, record_line(n))
+    remaining = [json.loads(Path(e.path).read_bytes())["span_id"] for e in spool.entries(paths)]
+    assert remaining == [f"{n + 1:016x}" for n in range(3, 8)]
+    assert spool.pending_drops(paths) == 3
+
+
+def test_byte_cap_drops_the_oldest(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(6):
+        spool.write(paths, record_line(n, pad=1000))
+    size = spool.entries(paths)[0].size
+    monkeypatch.setattr(spool, "MAX_BYTES", size * 4 + 10)
+    assert spool.enforce_caps(paths) == 2
+    assert len(spool.entries(paths)) == 4
+    assert spool.pending_drops(paths) == 2
+
+
+def test_byte_cap_is_checked_on_write_while_the_spool_is_large(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While delivery fails the spool grows; writes then enforce every cap themselves."""
+    size = len(record_line(0, pad=500))
+    monkeypatch.setattr(spool, "CHECK_CAPS_FROM", 4)
+    monkeypatch.setattr(spool, "MAX_BYTES", 4 * size + 50)
+    for n in range(100):
+        spool.write(paths, record_line(n, pad=500))
+        # checked every 16 writes: never more than that past the cap
+        assert sum(e.size for e in spool.entries(paths)) <= spool.MAX_BYTES + 16 * size
+    assert spool.pending_drops(paths) + spool.count(paths) == 100
+
+
+def test_age_cap(paths: Paths) -> None:
+    spool.write(paths, record_line(0))
+    spool.write(paths, record_line(1))
+    old = spool.entries(paths)[0].path
+    week_ago = time.time() - spool.MAX_AGE_S - 60
+    os.utime(old, (week_ago, week_ago))
+    assert spool.enforce_caps(paths) == 1
+    assert not os.path.exists(old)
+    assert spool.pending_drops(paths) == 1
+
+
+def test_a_record_too_large_is_dropped_and_counted(paths: Paths) -> None:
+    assert not spool.write(paths, record_line(pad=spool.MAX_RECORD_BYTES))
+    assert spool.count(paths) == 0
+    assert spool.pending_drops(paths) == 1
+
+
+def test_dropped_records_hand_on_the_drops_they_carried(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "MAX_RECORDS", 1)
+    spool.write(paths, record_line(0, dropped=7))
+    spool.write(paths, record_line(1))  # pushes out the first, which reported 7 drops
+    assert spool.pending_drops(paths) == 8
+
+
+def test_stale_temp_files_are_removed(paths: Paths) -> None:
+    spool.write(paths, record_line())
+    stale = Path(paths.spool_dir, ".x.json.1.ab.tmp")
+    stale.write_bytes(b"{")
+    hours_ago = time.time() - 7200
+    os.utime(stale, (hours_ago, hours_ago))
+    fresh = Path(paths.spool_dir, ".y.json.1.cd.tmp")
+    fresh.write_bytes(b"{")
+    spool.enforce_caps(paths)
+    assert not stale.exists()
+    assert fresh.exists(), "a temp file being written right now must be left alone"
+
+
+def test_claim_takes_the_count_once(paths: Paths) -> None:
+    spool.add_drops(paths, 3)
+    assert spool.claim_drops(paths) == 3
+    assert spool.claim_drops(paths) == 0
+    assert spool.pending_drops(paths) == 0
+
+
+def test_traces_done_marker(paths: Paths) -> None:
+    spool.write(paths, record_line())
+    (entry,) = spool.entries(paths)
+    done = spool.mark_traces_done(entry)
+    assert done.traces_done
+    assert done.path.endswith(".t.json")
+    assert spool.mark_traces_done(done) is done
+    assert spool.count(paths) == 1
+    assert spool.entries(paths)[0].traces_done
+
+
+def test_unusable_state_dir_never_raises(tmp_path: Path) -> None:
+    """A state dir that cannot exist (its parent is a file): write says False, no exception."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    paths = Paths(str(blocker / "state"))
+    assert not spool.write(paths, record_line())
+    assert not spool.add_drops(paths, 1)
+    assert spool.count(paths) == 0
+    assert spool.entries(paths) == []
+    assert spool.enforce_caps(paths) == 0
+    assert spool.claim_drops(paths) == 0
