@@ -24,6 +24,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -255,6 +256,7 @@ def main() -> int:
             problems.append(f"race: {spool_left(race_dir)} left, {race_delta} of {race_spans}")
     finally:
         endpoint.close()
+        shutil.rmtree(work, ignore_errors=True)
 
     def row(label: str, result: dict[str, Any]) -> tuple[str, float]:
         runs: list[Run] = result["runs"]

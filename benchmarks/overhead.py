@@ -322,7 +322,7 @@ def build_report(states: list[State], xdgs: dict[tuple[str, str], Path],
 def hyperfine_command(copies: dict[str, Path], env: dict[str, str], xdg_root: Path,
                       runs: int, export: Path) -> list[str]:
     """A hyperfine line for the local-only states (no endpoint needed) of ``stage list``."""
-    keep: dict[str, str] = {k: env[k] for k in ("HOME", "PATH", "LANG") if k in env}
+    keep: dict[str, str] = {k: env[k] for k in ("HOME",) if k in env}
 
     def cmd(variant: str, extra: dict[str, str], name: str) -> list[str]:
         values: dict[str, str] = {**keep, **extra, "XDG_STATE_HOME": str(xdg_root / name)}

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,7 +211,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="fresh processes per scenario")
     parser.add_argument("--profiles", type=int, default=5, help="cProfile runs (merged)")
-    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--endpoint", choices=("auto", "collector", "python"), default="auto")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -323,6 +324,7 @@ def main() -> int:
                       "| cumulative ms | self ms | calls | function |", "|---:|---:|---:|---|"]
             lines += top_stats(stats, len(dumps), args.top, "self")
             lines.append("")
+    shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(lines)
     print(report)
     if not args.no_write:

@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, Union, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import grpc
@@ -73,7 +73,7 @@ LOOPBACK = "127.0.0.1"
 Signal = Literal["traces", "metrics", "logs"]
 ModeName = Literal["ok", "status", "partial_success", "slow", "fail_then_ok"]
 Transport = Literal["http", "grpc"]
-MetricsExpectation = Union[int, Callable[[list[dict[str, Any]]], bool]]
+MetricsExpectation = int | Callable[[list[dict[str, Any]]], bool]
 
 _MODE_NAMES: frozenset[str] = frozenset({"ok", "status", "partial_success", "slow", "fail_then_ok"})
 _MAX_BODY = 64 * 1024 * 1024

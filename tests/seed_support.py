@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, exit_status, run_app, state_dir, wait_for_drainer
 from otlp_receiver import OtlpReceiverBase
+from support import ROOT, exit_status, run_app, state_dir, wait_for_drainer
 
 EXAMPLES = ROOT / "examples"
 

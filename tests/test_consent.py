@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from apps._harness import app_state_dir, drainer_pids, files_under, history, run_in_pty, state
-from support import run_app, wait_for_drainer
 from otel_cli_telemetry.config import in_ask_share
+
+from apps._harness import app_state_dir, drainer_pids, files_under, history, run_in_pty, state
 from otlp_receiver import OtlpHttpReceiver
+from support import run_app, wait_for_drainer
 
 APP = "consentapp"
 SCRIPT = "consent_app.py"

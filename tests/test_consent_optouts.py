@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from apps._harness import app_state_dir, drainer_pids, files_under, history
-from support import run_app, wait_for_drainer
 from otel_cli_telemetry.delivery.lock import DrainerLock
+
+from apps._harness import app_state_dir, drainer_pids, files_under, history
 from otlp_receiver import OtlpHttpReceiver
+from support import run_app, wait_for_drainer
 
 APPS = {
     "click": ("click_app.py", "clickapp"),

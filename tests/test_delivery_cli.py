@@ -10,8 +10,6 @@ import subprocess
 import sys
 import time
 
-from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
-from support import run_app, state_dir, wait_for_drainer
 from test_delivery_support import (
     TlsFiles,
     admin,
@@ -24,6 +22,9 @@ from test_delivery_support import (
     tls_files,  # noqa: F401  (fixture)
     wait_until,
 )
+
+from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
+from support import run_app, state_dir, wait_for_drainer
 
 APP = "clickapp"
 

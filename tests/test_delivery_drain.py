@@ -17,8 +17,9 @@ from otel_cli_telemetry.delivery.breaker import DeliveryState, breaker_open
 from otel_cli_telemetry.delivery.lock import DrainerLock
 from otel_cli_telemetry.handoff import spool
 from otel_cli_telemetry.paths import Paths
-from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
 from test_spool import record_line
+
+from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
-from support import run_app, state_dir, wait_for_drainer
 from test_delivery_support import (
     DEPLOYCTL,
     admin,
@@ -40,6 +38,9 @@ from test_delivery_support import (
     spool_files,
     wait_until,
 )
+
+from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
+from support import run_app, state_dir, wait_for_drainer
 
 APP = "clickapp"
 

@@ -25,9 +25,10 @@ from otel_cli_telemetry.delivery.transport import (
     request_timeout,
     signal_url,
 )
-from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
 from test_delivery_support import TlsFiles, tls_files  # noqa: F401  (fixture)
 from test_spool import record_line
+
+from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
 
 
 def spans(n: int = 1) -> list[Any]:

@@ -17,8 +17,6 @@ import pytest
 
 from otel_cli_telemetry.delivery.lock import DrainerLock, held_by_someone
 from otel_cli_telemetry.handoff import spawn
-from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
-from support import APPS, run_app, state_dir, wait_for_drainer
 from test_delivery_support import (
     admin,
     app_env,
@@ -33,6 +31,9 @@ from test_delivery_support import (
     wait_until,
     zombie_children,
 )
+
+from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
+from support import APPS, run_app, state_dir, wait_for_drainer
 
 APP = "clickapp"
 MAX_RUNTIME = "OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME"

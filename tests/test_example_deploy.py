@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from support import exit_status, state_dir
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import (
     assert_never_sent,
@@ -23,6 +22,7 @@ from seed_support import (
     wait_for_commands,
     wait_for_metric,
 )
+from support import exit_status, state_dir
 
 APP = "deployctl"
 SCRIPT = "deploy/deployctl.py"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from support import exit_status, run_app, wait_for_drainer
 from otlp_receiver import OtlpHttpReceiver
+from support import exit_status, run_app, wait_for_drainer
 
 APPS = {
     "click": ("click_app.py", "clickapp"),

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT, exit_status
 from otel_cli_telemetry import instrumentor as module
 from otel_cli_telemetry.instrumentor import CliTelemetryInstrumentor
+
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import assert_never_sent, assert_nothing_sent, finish, wait_for_commands
+from support import ROOT, exit_status
 
 VENV = ROOT / ".work" / "instrument-venv"
 SETUP = ROOT / "examples" / "instrument" / "setup-venv.sh"

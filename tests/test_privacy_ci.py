@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from apps._harness import drainer_pids, history
-from support import run_app, state_dir, wait_for_drainer
 from otlp_receiver import OtlpHttpReceiver
+from support import run_app, state_dir, wait_for_drainer
 
 CI_ENVIRONMENTS = {
     "github_actions": {"GITHUB_ACTIONS": "true"},

@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 
-from apps._harness import APPS
-from support import run_app
 from otel_cli_telemetry.schema import (
     BUILTIN_METRIC_ATTRIBUTES,
     BUILTIN_RESOURCE_ATTRIBUTES,
     BUILTIN_SPAN_ATTRIBUTES,
 )
+
+from apps._harness import APPS
 from otlp_receiver import OtlpHttpReceiver
+from support import run_app
 
 DECLARED = {"leaky.note", "leaky.tags", "leaky.count"}
 USER = "quintessa"

@@ -15,8 +15,9 @@ import sys
 
 import pytest
 
-from support import ROOT, run_app
 from otel_cli_telemetry.schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES
+
+from support import ROOT, run_app
 
 DEPLOYCTL = ROOT / "examples" / "deploy" / "deployctl.py"
 PRIVACY_MD = ROOT / "docs" / "PRIVACY.md"

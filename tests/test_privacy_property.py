@@ -31,10 +31,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps._harness import APPS, app_state_dir, files_under
-from support import SRC
 from otel_cli_telemetry.delivery.lock import DrainerLock
+
+from apps._harness import APPS, app_state_dir, files_under
 from otlp_receiver import OtlpHttpReceiver
+from support import SRC
 
 APP = "leakyapp"
 ALNUM = string.ascii_letters + string.digits

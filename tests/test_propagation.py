@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import otel_cli_telemetry as telemetry
-from support import exit_status
 from otel_cli_telemetry.testing import capture_telemetry
+
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import (
     assert_never_sent,
@@ -24,6 +24,7 @@ from seed_support import (
     sending_env,
     wait_for_commands,
 )
+from support import exit_status
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"

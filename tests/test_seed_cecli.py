@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import exit_status, state_dir
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import (
     assert_never_sent,
@@ -25,6 +24,7 @@ from seed_support import (
     wait_for_commands,
     wait_for_metric,
 )
+from support import exit_status, state_dir
 
 APP = "pairprog"
 SCRIPT = "cecli/pairprog.py"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from support import exit_status
 from otlp_receiver import OtlpHttpReceiver, SilentServer
 from seed_support import (
     assert_never_sent,
@@ -24,6 +23,7 @@ from seed_support import (
     sending_env,
     wait_for_commands,
 )
+from support import exit_status
 
 APP = "repoctl"
 SCRIPT = "clig/repoctl.py"

@@ -11,7 +11,6 @@ import os
 import platform
 from pathlib import Path
 
-from support import exit_status
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import (
     assert_never_sent,
@@ -21,6 +20,7 @@ from seed_support import (
     sending_env,
     wait_for_commands,
 )
+from support import exit_status
 
 APP = "sst"
 SCRIPT = "sst/sst.py"

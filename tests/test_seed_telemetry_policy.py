@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from support import exit_status
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import (
     assert_never_sent,
@@ -28,6 +27,7 @@ from seed_support import (
     wait_for_commands,
     wait_for_metric,
 )
+from support import exit_status
 
 APP = "your-cli"
 SCRIPT = "telemetry-policy/yourcli.py"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from otel_cli_telemetry.gate.state import _is_uuid4
+
 from apps._harness import APPS, app_state_dir, history, run_in_pty, state
 from support import run_app
-from otel_cli_telemetry.gate.state import _is_uuid4
 
 APP = "clickapp"
 SCRIPT = "click_app.py"

@@ -179,15 +179,17 @@ def test_import_is_silent_and_light() -> None:
     assert out.stderr == ""
 
 
-def test_app_init_replaces_the_instrumentors_settings(cli_telemetry: CapturedTelemetry,
-                                                      tmp_path: Path) -> None:
+def test_app_init_replaces_the_instrumentors_settings(
+    cli_telemetry: CapturedTelemetry, tmp_path: Path
+) -> None:
     """Under ``opentelemetry-instrument`` the app's own init() still declares its fields."""
     from otel_cli_telemetry.capture import session
 
     telemetry.init(app="launcher-guess", state_dir=str(tmp_path), enabled=True)
     session.settings_source = "instrumentor"
-    telemetry.init(app="tool", version="2.0", state_dir=str(tmp_path),
-                   fields={"tool.items": "items handled"})
+    telemetry.init(
+        app="tool", version="2.0", state_dir=str(tmp_path), fields={"tool.items": "items handled"}
+    )
     assert CliRunner().invoke(tool, ["run", "--count", "2"]).exit_code == 0
     record = cli_telemetry.only()
     assert record["resource"]["service.name"] == "tool"

@@ -144,7 +144,9 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
         # that says more than the defaults (an opt-out, the state file) overrides it.
         if settings.show_notice or settings.ask or settings.decided_by.startswith("default"):
             settings = settings.replace(
-                enabled=previous.enabled, show_notice=False, ask=False,
+                enabled=previous.enabled,
+                show_notice=False,
+                ask=False,
                 decided_by=previous.decided_by,
             )
         session.settings_source = "init"

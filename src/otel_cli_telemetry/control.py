@@ -130,7 +130,7 @@ def status(settings: Settings) -> str:
     from .delivery.breaker import DeliveryState
 
     breaker = DeliveryState.load(settings.paths)
-    if breaker.is_open():
+    if breaker.is_open(endpoint=settings.endpoint):
         wait = int(breaker.open_until - time.time())
         lines.append(
             f"  breaker:    open for {wait}s more after {breaker.failures} failure(s): "

@@ -21,10 +21,10 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
 )
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from otlp_builders import span, trace_request
-from sdk_senders import Run, send_runs
 
 from conftest import ROOT, Collector, free_port, wait_until
+from otlp_builders import span, trace_request
+from sdk_senders import Run, send_runs
 
 pytestmark = pytest.mark.collector
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
 from otlp_builders import (
     counter_metric,
     gauge_metric,

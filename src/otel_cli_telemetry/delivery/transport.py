@@ -186,42 +186,41 @@ class HttpTransport:
     def send_traces(self, spans: Sequence[ReadableSpan], timeout: float | None = None) -> Outcome:
         """Export spans; partial success is read from the response."""
         body = encode_spans(spans).SerializeToString()
-        outcome, payload = self._post("TRACES", body, timeout)
-        if outcome.kind == OK and payload:
-            try:
-                response = ExportTraceServiceResponse.FromString(payload)
-            except Exception:  # DecodeError: accepted; the detail is unreadable
-                return outcome
-            rejected = response.partial_success.rejected_spans
-            if rejected:
-                return Outcome(
-                    OK,
-                    outcome.status,
-                    rejected=rejected,
-                    error=response.partial_success.error_message[:200],
-                    latency_ms=outcome.latency_ms,
-                )
-        return outcome
+        return self._export("TRACES", body, timeout, ExportTraceServiceResponse, "rejected_spans")
 
     def send_metrics(self, data: MetricsData, timeout: float | None = None) -> Outcome:
         """Export metrics; partial success is read from the response."""
         body = encode_metrics(data).SerializeToString()
-        outcome, payload = self._post("METRICS", body, timeout)
-        if outcome.kind == OK and payload:
-            try:
-                response = ExportMetricsServiceResponse.FromString(payload)
-            except Exception:  # DecodeError: accepted; the detail is unreadable
-                return outcome
-            rejected = response.partial_success.rejected_data_points
-            if rejected:
-                return Outcome(
-                    OK,
-                    outcome.status,
-                    rejected=rejected,
-                    error=response.partial_success.error_message[:200],
-                    latency_ms=outcome.latency_ms,
-                )
-        return outcome
+        return self._export(
+            "METRICS", body, timeout, ExportMetricsServiceResponse, "rejected_data_points"
+        )
+
+    def _export(
+        self,
+        signal: str,
+        body: bytes,
+        timeout: float | None,
+        response_type: Any,
+        rejected_field: str,
+    ) -> Outcome:
+        """POST one request; an accepted one may still report items it refused."""
+        outcome, payload = self._post(signal, body, timeout)
+        if outcome.kind != OK or not payload:
+            return outcome
+        try:
+            partial = response_type.FromString(payload).partial_success
+        except Exception:  # DecodeError: accepted; the detail is unreadable
+            return outcome
+        rejected = getattr(partial, rejected_field)
+        if not rejected:
+            return outcome
+        return Outcome(
+            OK,
+            outcome.status,
+            rejected=rejected,
+            error=partial.error_message[:200],
+            latency_ms=outcome.latency_ms,
+        )
 
     def _post(self, signal: str, body: bytes, timeout: float | None) -> tuple[Outcome, bytes]:
         url = self.urls[signal]

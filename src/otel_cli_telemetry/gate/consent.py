@@ -48,8 +48,9 @@ def interact(settings: Settings, argv: Sequence[str] | None = None) -> Settings:
     if runs_telemetry_command(argv):
         if settings.show_notice:
             return settings.replace(show_notice=False, decided_by=NOTICE_DEFERRED)
-        return settings.replace(ask=False, decided_by="ask: not asked while running the "
-                                "telemetry command")
+        return settings.replace(
+            ask=False, decided_by="ask: not asked while running the telemetry command"
+        )
     if settings.show_notice:
         from .notice import show_notice
 

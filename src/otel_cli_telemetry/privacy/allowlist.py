@@ -22,9 +22,7 @@ MAX_LIST_LENGTH = 64
 MAX_NAME_LENGTH = 128
 REDACTED_NAME = "<redacted>"
 
-_LABEL_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.-:/+"
-)
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.-:/+")
 
 Scrub = Callable[[str], str]
 
