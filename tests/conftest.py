@@ -51,14 +51,13 @@ def _clean_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     yield
-    from otel_cli_telemetry import handoff
     from otel_cli_telemetry.capture import process, session
     from otel_cli_telemetry.capture.integrations import registry
 
     registry.uninstrument_all()
     process.uninstall()
     session.reset_for_tests()
-    handoff.sink = None
+    session.sink = None
 
 
 @pytest.fixture

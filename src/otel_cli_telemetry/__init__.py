@@ -23,14 +23,36 @@ import sys  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from functools import wraps  # noqa: E402
 from types import TracebackType  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
+from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
 
 from ._internal import internal_errors  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .capture import exits, session  # noqa: E402
 from .capture.record import Phase, new_span_id, parse_traceparent  # noqa: E402
-from .commands import add_telemetry_command, handle_telemetry_command  # noqa: E402
-from .instruments import Counter, Histogram  # noqa: E402
+
+if TYPE_CHECKING:
+    from .commands import add_telemetry_command, handle_telemetry_command
+    from .instruments import Counter, Histogram
+
+#: Public names loaded on first use: most runs never need them (``__getattr__`` below).
+_LAZY = {
+    "Counter": "instruments",
+    "Histogram": "instruments",
+    "add_telemetry_command": "commands",
+    "handle_telemetry_command": "commands",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Counter",
@@ -122,14 +144,11 @@ def init(
 
 
 def _start(options: Any, frameworks: tuple[str, ...]) -> None:
-    from .capture import process
     from .capture.environment import is_interactive
     from .config import resolve
 
     settings = resolve(options, os.environ, interactive=is_interactive(sys.stdin, sys.stderr))
-    from . import handoff
-
-    if handoff.sink is not None:  # otel_cli_telemetry.testing is capturing
+    if session.sink is not None:  # otel_cli_telemetry.testing is capturing
         settings = settings.replace(
             enabled=True,
             show_notice=False,
@@ -156,17 +175,32 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
         settings = interact(settings)
     session.settings = settings
     if settings.send:
-        from .control import save_schema
+        from .gate.state import save_declaration as save_schema
 
         with internal_errors("save schema"):
             save_schema(settings)
-    if settings.capture:
-        session.prepare_exit_path()
-    process.install()
+    if not settings.capture:
+        # Off for this run: nothing to record, so no exit hooks and no capture patches. click
+        # and typer are patched only when the `telemetry` subcommand may be used on this run
+        # (a user must be able to ask why it is off, or turn it on); otherwise a run that is
+        # off costs no more than reading the environment.
+        if options.inject_command and _telemetry_command_wanted(sys.argv):
+            from .capture.integrations import registry
+
+            registry.instrument([f for f in frameworks if f in ("click", "typer")])
+        return
+    from .capture import process
     from .capture.integrations import registry
 
+    session.prepare_exit_path()
+    process.install()
     registry.instrument(frameworks)
     session.open_process_record()
+
+
+def _telemetry_command_wanted(argv: Sequence[str]) -> bool:
+    """Whether this command line may run or list the injected ``telemetry`` subcommand."""
+    return any(arg in ("telemetry", "--help", "-h", "help") for arg in argv[1:])
 
 
 def status() -> dict[str, Any]:
@@ -205,11 +239,15 @@ def set_attributes(attributes: Mapping[str, Any]) -> None:
 
 def counter(name: str, *, unit: str = "", description: str = "") -> Counter:
     """A counter for the app's own metric (e.g. ``deploy.bytes_uploaded``, unit ``By``)."""
+    from .instruments import Counter
+
     return Counter(name, unit, description)
 
 
 def histogram(name: str, *, unit: str = "", description: str = "") -> Histogram:
     """A histogram for the app's own metric (e.g. ``deploy.build.duration``, unit ``s``)."""
+    from .instruments import Histogram
+
     return Histogram(name, unit, description)
 
 

@@ -7,7 +7,6 @@ private to the user (mode 0600, directories 0700).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -50,6 +49,8 @@ def append_line(path: str, line: bytes) -> None:
 
 def read_json(path: str) -> dict[str, Any] | None:
     """The JSON object in ``path``; None when missing, unreadable, corrupt or not an object."""
+    import json  # lazily: a run switched off from the environment never needs it
+
     try:
         with open(path, "rb") as handle:
             value = json.loads(handle.read())
@@ -60,4 +61,6 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 def write_json(path: str, value: dict[str, Any]) -> None:
     """Write a JSON object atomically."""
+    import json
+
     write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())

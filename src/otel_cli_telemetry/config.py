@@ -15,12 +15,10 @@ For every setting the first source that says something wins:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .capture.environment import detect_agent, detect_ci
-from .gate.state import DENIED, GRANTED, State
 from .paths import Paths
 from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
 
@@ -29,13 +27,31 @@ DEFAULT_CI_BUDGET_S = 2.0
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# Checked with string operations, not regexes: compiling one costs ~0.2 ms on every run.
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_FIELD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _valid_app_name(name: object) -> bool:
+    """Letters, digits, ``.``, ``_``, ``-``; starts with a letter or digit; at most 64."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 64
+        and name[0] in _ALNUM
+        and all(c in _ALNUM or c in "._-" for c in name)
+    )
+
+
+def _valid_field_name(name: object) -> bool:
+    """Dot-separated segments of lowercase letters, digits and ``_``; starts with a letter."""
+    if not isinstance(name, str) or not name or not ("a" <= name[0] <= "z"):
+        return False
+    return all(part and set(part) <= _FIELD_CHARS for part in name.split("."))
 
 
 def env_prefix(app: str) -> str:
     """``deploy-ctl`` -> ``DEPLOY_CTL``: the prefix of the app's own variables."""
-    return re.sub(r"[^A-Z0-9]", "_", app.upper())
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in app.upper())
 
 
 class InitOptions:
@@ -89,7 +105,7 @@ class InitOptions:
         self._validate()
 
     def _validate(self) -> None:
-        if not isinstance(self.app, str) or not _APP_NAME.match(self.app):
+        if not _valid_app_name(self.app):
             raise ValueError(
                 f"otel_cli_telemetry.init(app=...) must be a short name of letters, digits, "
                 f"'.', '_' or '-' (got {self.app!r})"
@@ -108,7 +124,7 @@ class InitOptions:
         if not isinstance(self.fields, Mapping):
             raise TypeError("init(fields=...) must map attribute names to descriptions")
         for key, description in self.fields.items():
-            if not isinstance(key, str) or not _FIELD_NAME.match(key):
+            if not _valid_field_name(key):
                 raise ValueError(f"init(fields=...): {key!r} is not a valid attribute name")
             if key in BUILTIN_SPAN_ATTRIBUTES or key in BUILTIN_RESOURCE_ATTRIBUTES:
                 raise ValueError(f"init(fields=...): {key!r} is a built-in field")
@@ -258,13 +274,12 @@ def resolve(
     prefix = env_prefix(options.app)
     paths = Paths.for_app(options.app, options.state_dir)
     schema = Schema(options.app, dict(options.fields))
-    state = State.load(paths)
     ci = detect_ci(environ)
     enabled, decided_by, show_notice, ask = _decide(
         options,
         environ,
         prefix,
-        state,
+        paths,
         schema,
         ci=ci,
         interactive=interactive,
@@ -299,14 +314,18 @@ def _decide(
     options: InitOptions,
     environ: Mapping[str, str],
     prefix: str,
-    state: State,
+    paths: Paths,
     schema: Schema,
     *,
     ci: str | None,
     interactive: bool,
     installation_id: str | None,
 ) -> tuple[bool, str, bool, bool]:
-    """(enabled, decided_by, show_notice, ask), first matching source wins."""
+    """(enabled, decided_by, show_notice, ask), first matching source wins.
+
+    The state file is read only when no argument or variable decided: a run switched off
+    from the environment touches no file (and imports no JSON parser).
+    """
     if options.enabled is not None:
         return options.enabled, "init(enabled=...) argument", False, False
     app_switch = _flag(environ.get(f"{prefix}_TELEMETRY"))
@@ -321,6 +340,9 @@ def _decide(
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False, "OTEL_SDK_DISABLED=true", False, False
 
+    from .gate.state import DENIED, GRANTED, State
+
+    state = State.load(paths)
     if state.consent == DENIED:
         how = "declined at the prompt" if state.consent_source == "prompt" else "disabled"
         return False, f"state file: {how}", False, False

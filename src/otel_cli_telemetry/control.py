@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from ._files import read_json, write_json
+from ._files import read_json
 from .config import InitOptions, Settings, env_prefix, resolve
 from .gate.state import DENIED, GRANTED, State, read_installation_id, update_state
 from .handoff import spool
@@ -86,19 +86,9 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
 def save_schema(settings: Settings) -> None:
     """Remember the app's declared fields and consent options, for the admin command."""
-    options = settings.options
-    data = {
-        "version": settings.schema.version,
-        "fields": dict(settings.schema.fields),
-        "consent": options.consent,
-        "opt_out_env": list(options.opt_out_env),
-        "ask_share": options.ask_share,
-        "endpoint": options.endpoint,
-        "policy_url": options.policy_url,
-        "app_version": options.version,
-    }
-    if read_json(settings.paths.schema_file) != data:
-        write_json(settings.paths.schema_file, data)
+    from .gate.state import save_declaration
+
+    save_declaration(settings)
 
 
 def _effective(settings: Settings) -> str:

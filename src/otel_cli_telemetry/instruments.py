@@ -7,7 +7,6 @@ attributes must be declared fields (the privacy gate drops others).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +16,20 @@ from .capture import session
 from .capture.record import MetricPoints
 from .schema import MetricSpec
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+
+
+def _valid_name(name: object) -> bool:
+    """OpenTelemetry's instrument-name rule: a letter, then letters, digits, ``_.-/``."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name[0].isascii()
+        and name[0].isalpha()
+        and set(name) <= _NAME_CHARS
+    )
+
+
 MAX_POINTS_PER_METRIC = 1000
 
 _registry: dict[str, MetricSpec] = {}
@@ -35,7 +47,7 @@ class _Instrument:
         self.name = name
         self.unit = unit
         self.description = description
-        self.valid = isinstance(name, str) and bool(_NAME.match(name))
+        self.valid = _valid_name(name)
         if self.valid:
             _registry.setdefault(name, MetricSpec(name, self.kind, unit, description))
         else:

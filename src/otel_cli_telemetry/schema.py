@@ -9,7 +9,6 @@ Importing this module is cheap (no OpenTelemetry import); it runs on the hot pat
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 
 #: Bumped when the built-in fields below change; part of every schema version.
@@ -54,6 +53,14 @@ BUILTIN_METRIC_ATTRIBUTES: tuple[str, ...] = ("cli.command", "process.exit.code"
 
 #: Phase (child) spans carry only these built-in attributes, plus declared ones.
 BUILTIN_PHASE_ATTRIBUTES: tuple[str, ...] = ("error.type",)
+
+
+def _fnv1a_32(data: bytes) -> int:
+    """The 32-bit FNV-1a hash of ``data``."""
+    value = 0x811C9DC5
+    for byte in data:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
 
 
 class MetricSpec:
@@ -125,9 +132,9 @@ class Schema:
 
         Metrics are left out on purpose: they may be created lazily inside a command, and
         their points carry numbers plus declared fields only, so they add no new kind of data.
-        CRC-32 detects a change; it needs no security (and hashlib costs 3 ms to import).
+        FNV-1a detects a change; it needs no security, and no import (hashlib costs 3 ms).
         """
-        digest = zlib.crc32("".join(f"f:{key}\n" for key in sorted(self.fields)).encode())
+        digest = _fnv1a_32("".join(f"f:{key}\n" for key in sorted(self.fields)).encode())
         return f"{BUILTIN_SCHEMA_REVISION}.{digest:08x}"
 
     def as_dict(self) -> dict[str, object]:

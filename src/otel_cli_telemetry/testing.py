@@ -56,12 +56,10 @@ class CapturedTelemetry:
 @contextmanager
 def capture_telemetry() -> Iterator[CapturedTelemetry]:
     """Send every record to memory, with telemetry on, for the duration of the block."""
-    from . import handoff
-
     captured = CapturedTelemetry()
-    previous_sink = handoff.sink
+    previous_sink = session.sink
     previous_settings = session.settings
-    handoff.sink = captured.records.append
+    session.sink = captured.records.append
     if session.settings is not None:
         session.settings = session.settings.replace(
             enabled=True,
@@ -69,10 +67,15 @@ def capture_telemetry() -> Iterator[CapturedTelemetry]:
             log_path=None,
             decided_by="otel_cli_telemetry.testing",
         )
+        # init() may have run while telemetry was off (no capture patches then): add them.
+        from .capture.integrations import registry
+
+        registry.instrument(tuple(registry.INTEGRATIONS))
+        session.open_process_record()
     try:
         yield captured
     finally:
-        handoff.sink = previous_sink
+        session.sink = previous_sink
         session.settings = previous_settings
 
 

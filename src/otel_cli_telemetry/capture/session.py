@@ -12,14 +12,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._internal import debug
-from ..config import Settings
 from . import exits
 from .record import CommandRecord, parse_traceparent
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 settings: Settings | None = None
+#: Set by ``otel_cli_telemetry.testing``: records go here instead of to files and network.
+sink: Callable[[dict[str, Any]], None] | None = None
 #: Who set ``settings``: "init" (the app) or "instrumentor" (``opentelemetry-instrument``).
 #: An app's own ``init()`` replaces the instrumentor's settings: it knows its fields.
 settings_source = "init"
@@ -123,14 +128,16 @@ def prepare_exit_path() -> None:
     moves the cost, it does not add to it.
     """
     from .. import handoff  # noqa: F401
-    from ..handoff import spawn  # noqa: F401
     from ..privacy.scrub import default_scrubber
     from . import payload
 
     default_scrubber()
     payload.machine_resource()
-    if sys.platform != "win32":
-        import fcntl  # noqa: F401
+    if settings is not None and settings.endpoint is not None:  # local-only never spawns
+        from ..handoff import spawn  # noqa: F401
+
+        if sys.platform != "win32":
+            import fcntl  # noqa: F401
 
 
 def add_overhead(ns: int) -> None:

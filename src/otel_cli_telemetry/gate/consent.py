@@ -90,7 +90,7 @@ def _ask(settings: Settings) -> Settings:
 
 def _remember_options(settings: Settings) -> None:
     """Save the fields and consent options next to the state, for the admin command."""
-    from ..control import save_schema
+    from .state import save_declaration as save_schema
 
     try:
         save_schema(settings)

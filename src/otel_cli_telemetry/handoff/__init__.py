@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from .._files import append_line
 from .._internal import debug, internal_errors
-from ..capture import payload
+from ..capture import payload, session
 from ..capture.exits import INTERRUPTED
 from ..capture.record import CommandRecord
 from ..config import Settings
@@ -25,9 +23,6 @@ from ..gate.state import installation_id, read_installation_id
 from ..privacy.allowlist import redact_record
 from ..privacy.scrub import default_scrubber
 from . import local_log, spool
-
-#: Set by ``otel_cli_telemetry.testing``: records go here instead of to files and network.
-sink: Callable[[dict[str, Any]], None] | None = None
 
 
 def hand_off(
@@ -40,7 +35,7 @@ def hand_off(
 ) -> None:
     """Build, redact and store one finished record."""
     paths = settings.paths
-    if settings.send and sink is None:
+    if settings.send and session.sink is None:
         install_id = installation_id(paths)
     else:
         install_id = read_installation_id(paths) or ""
@@ -48,7 +43,7 @@ def hand_off(
     # Drops are reported by the next record that will be delivered: claimed only when this
     # one goes to the spool, and given back below if it cannot be spooled after all.
     dropped = 0
-    if settings.send and sink is None and settings.endpoint is not None:
+    if settings.send and session.sink is None and settings.endpoint is not None:
         dropped = spool.claim_drops(paths)
         if dropped:
             data["attributes"]["cli.telemetry.dropped"] = dropped
@@ -60,8 +55,8 @@ def hand_off(
     data["attributes"]["cli.telemetry.overhead_ms"] = round(overhead_ns / 1e6, 3)
     line = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
-    if sink is not None:
-        sink(data)
+    if session.sink is not None:
+        session.sink(data)
         return
     if settings.debug:
         with internal_errors("debug print"):

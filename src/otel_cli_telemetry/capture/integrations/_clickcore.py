@@ -13,6 +13,8 @@ Command names come from the code (``command.name``), never from what the user ty
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -115,6 +117,23 @@ def wrap_make_context(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
         raise
 
 
+def _may_name_telemetry(instance: Any, args: Any, kwargs: Any) -> bool:
+    """Whether the command line click will parse could run or list ``telemetry``.
+
+    Building the subcommand costs more than the rest of a disabled run, so it is added only
+    when ``telemetry``, ``help`` or a help flag is on the command line (or shell completion
+    is asking for the command list).
+    """
+    argv = kwargs.get("args")
+    if argv is None and instance is not None and args:
+        argv = args[0]  # Command.main(self, args, ...); typer's _main(self, *, args=...)
+    if argv is None:
+        argv = sys.argv[1:]
+    if any(name.endswith("_COMPLETE") for name in os.environ):
+        return True
+    return any(str(arg) in ("telemetry", "help", "--help", "-h") for arg in argv)
+
+
 def make_main_wrapper(kind: str, inject: Callable[[Any], None] | None = None) -> Wrapper:
     """A wrapper for ``main`` (or typer's ``_main(self, ...)``) that owns one record."""
 
@@ -124,8 +143,12 @@ def make_main_wrapper(kind: str, inject: Callable[[Any], None] | None = None) ->
             started = time.perf_counter_ns()
             record = session.begin(kind)
             command = instance if instance is not None else (args[0] if args else None)
-            if inject is not None and command is not None:  # also while telemetry is off
-                inject(command)
+            if (
+                inject is not None
+                and command is not None
+                and _may_name_telemetry(instance, args, kwargs)
+            ):
+                inject(command)  # also while telemetry is off: it can say why, or turn it on
             if record is not None:
                 record.overhead_ns += time.perf_counter_ns() - started
         if record is None:
