@@ -47,7 +47,9 @@ test: $(STAMP) collector tools lint compat instrument-venv
 
 bench: $(STAMP) collector
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/instructions.py
 	$(PY) benchmarks/drain_throughput.py
+	$(PY) benchmarks/collector_load.py
 
 clean:
 	rm -rf $(VENV) .work

@@ -109,6 +109,24 @@ def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str
     return root.rstrip("/") + "/v1/" + signal.lower()
 
 
+def status_kind(status: int) -> str:
+    """What an HTTP error status means for the data it answered.
+
+    413: split the batch. 408/429/5xx: retry later (the breaker honours ``Retry-After``).
+    Redirects, 401/403/404/407: configuration, not data: keep the records until it is fixed.
+    Any other 4xx: the backend refuses the data itself; retrying cannot help, so drop it.
+    """
+    if status == 413:
+        return TOO_LARGE
+    if status in RETRYABLE_STATUS or status >= 500:
+        return RETRY
+    if status in (401, 403, 404, 407) or 300 <= status < 400:
+        return RETRY
+    if 400 <= status < 500:
+        return REJECT
+    return RETRY
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds: delta-seconds or an HTTP date."""
     if not value:
@@ -256,28 +274,12 @@ class HttpTransport:
                 return Outcome(OK, reply.status, latency_ms=latency), payload
         except urllib.error.HTTPError as exc:
             latency = (time.perf_counter() - started) * 1000
-            status = exc.code
-            if status in RETRYABLE_STATUS:
-                return Outcome(
-                    RETRY,
-                    status,
-                    parse_retry_after(exc.headers.get("Retry-After")),
-                    error=f"HTTP {status}",
-                    latency_ms=latency,
-                ), b""
-            if status == 413:
-                return Outcome(TOO_LARGE, status, error="HTTP 413", latency_ms=latency), b""
-            if status in (401, 403, 404, 407) or 300 <= status < 400:
-                # Configuration, not data: keep the records until it is fixed.
-                return Outcome(RETRY, status, error=f"HTTP {status}", latency_ms=latency), b""
-            if 400 <= status < 500:
-                return Outcome(REJECT, status, error=f"HTTP {status}", latency_ms=latency), b""
+            kind = status_kind(exc.code)
+            retry_after = (
+                parse_retry_after(exc.headers.get("Retry-After")) if kind == RETRY else None
+            )
             return Outcome(
-                RETRY,
-                status,
-                parse_retry_after(exc.headers.get("Retry-After")),
-                error=f"HTTP {status}",
-                latency_ms=latency,
+                kind, exc.code, retry_after, error=f"HTTP {exc.code}", latency_ms=latency
             ), b""
         except (OSError, ssl.SSLError, ValueError, http.client.HTTPException) as exc:
             latency = (time.perf_counter() - started) * 1000
