@@ -7,7 +7,9 @@ server, and the endpoint variables.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 from email.utils import formatdate
 from typing import Any
@@ -178,10 +180,19 @@ def test_endpoint_variables() -> None:
     assert signal_url("http://x:9", {**base, **per_signal}, "TRACES") == "http://x:9/v1/traces"
 
 
+def _answer_with(handler: type[http.server.BaseHTTPRequestHandler]) -> Any:
+    """Send one batch of spans to a throwaway loopback server run by ``handler``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return transport(f"http://127.0.0.1:{server.server_address[1]}").send_traces(spans())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_redirects_are_not_followed() -> None:
     """urllib would turn the POST into a GET; a portal's 200 would read as "accepted"."""
-    import http.server
-    import threading
 
     class Redirect(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -193,20 +204,11 @@ def test_redirects_are_not_followed() -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        outcome = transport(f"http://127.0.0.1:{server.server_address[1]}").send_traces(spans())
-    finally:
-        server.shutdown()
-        server.server_close()
+    outcome = _answer_with(Redirect)
     assert (outcome.kind, outcome.status) == (RETRY, 302)
 
 
 def test_an_html_page_is_not_an_acceptance() -> None:
-    import http.server
-    import threading
-
     class Portal(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
@@ -220,13 +222,7 @@ def test_an_html_page_is_not_an_acceptance() -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Portal)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        outcome = transport(f"http://127.0.0.1:{server.server_address[1]}").send_traces(spans())
-    finally:
-        server.shutdown()
-        server.server_close()
+    outcome = _answer_with(Portal)
     assert outcome.kind == RETRY
     assert "HTML" in outcome.error
 

@@ -146,18 +146,23 @@ def test_state_file_that_is_a_directory(cli_env: dict[str, str]) -> None:
         assert result.returncode == 1
         assert b"Could not save the telemetry setting" in result.stderr
         assert b"Traceback" not in result.stderr
-    admin = subprocess.run(
-        [sys.executable, "-m", "otel_cli_telemetry", "--app", APP, "disable"],
-        env=cli_env,
-        capture_output=True,
-        check=False,
-    )
+    admin = _admin(cli_env, "disable")
     assert admin.returncode == 1
     assert b"CLICKAPP_TELEMETRY=0" in admin.stdout
     # The per-run switch still works, without the state file.
     on = {**cli_env, "CLICKAPP_TELEMETRY": "1"}
     _same_output(run_app(SCRIPT, ["deploy"], on), baseline)
     assert len(history(on, APP)) == 1
+
+
+def _admin(env: dict[str, str], action: str) -> subprocess.CompletedProcess[bytes]:
+    """``otel-cli-telemetry --app clickapp ACTION`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "otel_cli_telemetry", "--app", APP, action],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("content", [b"not-a-uuid\n", b"", b"\xff\xfe\n", None])
@@ -186,12 +191,7 @@ def test_corrupt_schema_file(cli_env: dict[str, str], content: bytes | None) -> 
     _write(app_state_dir(env, APP) / "schema.json", content)
     _same_output(run_app(SCRIPT, ["deploy"], env), baseline)
     assert len(history(env, APP)) == 1
-    admin = subprocess.run(
-        [sys.executable, "-m", "otel_cli_telemetry", "--app", APP, "schema"],
-        env=env,
-        capture_output=True,
-        check=False,
-    )
+    admin = _admin(env, "schema")
     assert admin.returncode == 0
     assert b"cli.command" in admin.stdout
 

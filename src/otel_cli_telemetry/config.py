@@ -268,7 +268,6 @@ def resolve(
     environ: Mapping[str, str],
     *,
     interactive: bool,
-    installation_id_for_share: str | None = None,
 ) -> Settings:
     """Resolve every setting; see the module docstring for the order."""
     prefix = env_prefix(options.app)
@@ -283,7 +282,6 @@ def resolve(
         schema,
         ci=ci,
         interactive=interactive,
-        installation_id=installation_id_for_share,
     )
     log_path = environ.get(f"{prefix}_TELEMETRY_LOG", "").strip() or None
     budget = options.ci_budget_s
@@ -319,7 +317,6 @@ def _decide(
     *,
     ci: str | None,
     interactive: bool,
-    installation_id: str | None,
 ) -> tuple[bool, str, bool, bool]:
     """(enabled, decided_by, show_notice, ask), first matching source wins.
 
@@ -364,6 +361,4 @@ def _decide(
         return False, f"ask: never asked in CI ({ci})", False, False
     if not interactive:
         return False, "ask: no terminal to ask on", False, False
-    if installation_id is not None and not in_ask_share(installation_id, options.ask_share):
-        return False, "ask: this installation is not in the asked share", False, False
     return False, "ask: waiting for the answer", False, True
