@@ -35,7 +35,7 @@ instrument-venv: $(STAMP)
 	bash examples/instrument/setup-venv.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff check otel_cli_telemetry tests examples benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -W error -c "import otel_cli_telemetry"
 

@@ -311,9 +311,10 @@ def machine_info() -> dict[str, str]:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                               capture_output=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src", "examples"], cwd=ROOT,
-                               text=True, capture_output=True, check=False).stdout.strip()
-        tree = f"{head}{' + uncommitted changes in src/ or examples/' if dirty else ''}"
+        dirty = subprocess.run(["git", "status", "--porcelain", "otel_cli_telemetry", "examples"],
+                               cwd=ROOT, text=True, capture_output=True, check=False).stdout.strip()
+        changes = " + uncommitted changes in otel_cli_telemetry/ or examples/"
+        tree = f"{head}{changes if dirty else ''}"
     except OSError:
         tree = "unknown"
     return {

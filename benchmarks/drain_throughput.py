@@ -158,7 +158,7 @@ def profile_table(dump: Path, records: int, top: int = 14) -> list[str]:
     for (filename, line, func), (_, nc, tt, ct, _) in table.items():
         if filename.startswith("<frozen importlib") or func.startswith("<built-in method builtins"):
             continue
-        where = filename.split("site-packages/", 1)[-1].split("/src/", 1)[-1]
+        where = filename.split("site-packages/", 1)[-1].split("/main/", 1)[-1]
         rows.append((tt, ct, nc, f"{where.rsplit('/lib/', 1)[-1]}:{line}({func})"))
     rows.sort(reverse=True)
     lines = ["", f"Where a drainer's time goes (cProfile of one uncapped drain of {records:,} "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
 from otel_cli_telemetry.schema_collector import render_collector_allowlist  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-SRC = ROOT / "src"
+SRC = ROOT  # the directory that holds the package (it sits at the top level)
 APPS = TESTS / "apps"
 
 
