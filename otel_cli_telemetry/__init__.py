@@ -4,8 +4,10 @@ One call instruments a click, typer or argparse program::
 
     import otel_cli_telemetry as telemetry
 
-    telemetry.init(app="deployctl", version="1.4.2",
-                   fields={"deploy.functions.added": "functions added by the deploy"})
+    telemetry.init(app="deployctl", version="1.4.2", fields={
+        "deploy.region": telemetry.Enum("target region", values=["eu", "us"]),
+        "deploy.functions.added": telemetry.Integer("functions added by the deploy"),
+    })
 
 Every command becomes one OpenTelemetry span (delivered later by a detached drainer, never
 on the command's time), with phases as child spans and the app's own metrics. Importing this
@@ -33,6 +35,17 @@ from .capture.record import Phase, new_span_id, parse_traceparent  # noqa: E402
 if TYPE_CHECKING:
     from .commands import add_telemetry_command, handle_telemetry_command
     from .instruments import Counter, Histogram
+    from .privacy.kinds import (
+        Bool,
+        Duration,
+        Enum,
+        Field,
+        Identifier,
+        Integer,
+        Number,
+        Text,
+        Version,
+    )
 
 #: Public names loaded on first use: most runs never need them (``__getattr__`` below).
 _LAZY = {
@@ -40,6 +53,10 @@ _LAZY = {
     "Histogram": "instruments",
     "add_telemetry_command": "commands",
     "handle_telemetry_command": "commands",
+    **dict.fromkeys(
+        ("Bool", "Duration", "Enum", "Field", "Identifier", "Integer", "Number", "Text", "Version"),
+        "privacy.kinds",
+    ),
 }
 
 
@@ -55,8 +72,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Bool",
     "Counter",
+    "Duration",
+    "Enum",
+    "Field",
     "Histogram",
+    "Identifier",
+    "Integer",
+    "Number",
+    "Text",
+    "Version",
     "__version__",
     "add_telemetry_command",
     "command",
@@ -81,7 +107,7 @@ def init(
     *,
     endpoint: str | None = None,
     consent: str = "notice",
-    fields: Mapping[str, str] | None = None,
+    fields: Mapping[str, Field | str | Mapping[str, Any]] | None = None,
     enabled: bool | None = None,
     opt_out_env: Sequence[str] = (),
     ask_share: float = 1.0,
@@ -97,12 +123,17 @@ def init(
     Args:
         app: the app's name: ``service.name``, and the prefix of its env vars
             (``deployctl`` -> ``DEPLOYCTL_TELEMETRY=0|1``, ``_DEBUG``, ``_LOG``).
-        version: the app's version (``service.version``).
+        version: the app's version (``service.version``): PEP 440, SemVer or ``unknown``;
+            anything else is sent (and stored) as ``<invalid-version>``.
         endpoint: OTLP base URL; else ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``; else records
             stay on this machine (``otel-cli-telemetry --app NAME report`` shows them).
         consent: ``"notice"`` (on, after a one-time notice; nothing is sent on that run) or
             ``"ask"`` (off until the user says yes at a prompt; only on a terminal, never in CI).
-        fields: declared custom attributes, name -> description. Undeclared keys are dropped.
+        fields: declared custom attributes, name -> kind: ``telemetry.Enum("desc",
+            values=[...])``, ``Identifier``, ``Integer``, ``Number``, ``Bool``, ``Version``,
+            ``Duration`` or ``Text`` (free text, scrubbed), or a bare description string (an
+            identifier; ints, floats and bools pass as they are). Keys follow the names
+            grammar. Undeclared keys are dropped; values that fail their kind are replaced.
         enabled: force on/off for this run (e.g. from ``--analytics``/``--no-analytics``).
         opt_out_env: extra env vars that turn telemetry off when set (``MANTIL_NO_EVENTS``).
         ask_share: with ``"ask"``, the share of installations asked (deterministic per install).
@@ -256,10 +287,15 @@ class phase:
 
     An exception leaving the phase marks it with ``error.type`` (its class name, never its
     message); the exception itself propagates unchanged.
+
+    The name is static: it must fit the names grammar (``build``, ``deploy.stacks``) and not
+    look like a secret, else ValueError (a programming error; build names from fixed parts).
     """
 
     def __init__(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self.name = name
+        from .privacy.kinds import check_static_name
+
+        self.name = check_static_name("phase name", name)
         self.attributes = dict(attributes or {})
         self._phase: Phase | None = None
 
@@ -308,6 +344,9 @@ class command:
     """The generic boundary for any other framework: one record for the block or function.
 
     Ends the record with the exit code and ``error.type`` of however the block is left.
+    ``name`` is the command path (``"stage new"``); it is dynamic (it may come from the
+    command line), so a component that fails the names grammar or looks like a secret or
+    this machine's user or host is sent as ``<redacted>`` and counted, never raised.
     """
 
     def __init__(self, name: str) -> None:

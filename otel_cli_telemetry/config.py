@@ -29,7 +29,6 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # Checked with string operations, not regexes: compiling one costs ~0.2 ms on every run.
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_FIELD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def _valid_app_name(name: object) -> bool:
@@ -40,13 +39,6 @@ def _valid_app_name(name: object) -> bool:
         and name[0] in _ALNUM
         and all(c in _ALNUM or c in "._-" for c in name)
     )
-
-
-def _valid_field_name(name: object) -> bool:
-    """Dot-separated segments of lowercase letters, digits and ``_``; starts with a letter."""
-    if not isinstance(name, str) or not name or not ("a" <= name[0] <= "z"):
-        return False
-    return all(part and set(part) <= _FIELD_CHARS for part in name.split("."))
 
 
 def env_prefix(app: str) -> str:
@@ -79,7 +71,7 @@ class InitOptions:
         version: str = "unknown",
         endpoint: str | None = None,
         consent: str = "notice",
-        fields: Mapping[str, str] | None = None,
+        fields: Mapping[str, Any] | None = None,
         enabled: bool | None = None,
         opt_out_env: Sequence[str] = (),
         ask_share: float = 1.0,
@@ -93,7 +85,7 @@ class InitOptions:
         self.version = version
         self.endpoint = endpoint
         self.consent = consent
-        self.fields: Mapping[str, str] = {} if fields is None else fields
+        self.fields: Mapping[str, Any] = {} if fields is None else fields
         self.enabled = enabled
         self.opt_out_env = opt_out_env
         self.ask_share = ask_share
@@ -122,14 +114,14 @@ class InitOptions:
         ):
             raise ValueError(f"init(endpoint=...) must be an http(s) URL, got {self.endpoint!r}")
         if not isinstance(self.fields, Mapping):
-            raise TypeError("init(fields=...) must map attribute names to descriptions")
-        for key, description in self.fields.items():
-            if not _valid_field_name(key):
-                raise ValueError(f"init(fields=...): {key!r} is not a valid attribute name")
+            raise TypeError("init(fields=...) must map attribute names to kinds or descriptions")
+        from .privacy.kinds import check_static_name, field_from_declaration
+
+        for key, declared in self.fields.items():
+            check_static_name("init(fields=...): field key", key)
             if key in BUILTIN_SPAN_ATTRIBUTES or key in BUILTIN_RESOURCE_ATTRIBUTES:
                 raise ValueError(f"init(fields=...): {key!r} is a built-in field")
-            if not isinstance(description, str) or not description.strip():
-                raise ValueError(f"init(fields=...): {key!r} needs a description (for the policy)")
+            field_from_declaration(key, declared)
         if self.enabled not in (None, True, False):
             raise TypeError("init(enabled=...) must be True, False or None")
         if isinstance(self.opt_out_env, str) or not all(

@@ -33,7 +33,7 @@ def _saved_options(app: str, state_dir: str | None, saved: dict[str, Any]) -> In
     """InitOptions as the app last passed them (invalid saved values are ignored)."""
     fields = saved.get("fields")
     clean = (
-        {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, str)}
+        {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, (str, dict))}
         if isinstance(fields, dict)
         else {}
     )

@@ -3,6 +3,10 @@
 Instruments may be created at module level, before ``init()``; points recorded while no
 command is being captured (telemetry off, or outside any command) are discarded. Point
 attributes must be declared fields (the privacy gate drops others).
+
+Creating an instrument declares it: a name outside the names grammar (or that looks like a
+secret), a unit that is not a unit, or a description that is not a str raises ValueError or
+TypeError there, as a programming error (see :mod:`otel_cli_telemetry.privacy.kinds`).
 """
 
 from __future__ import annotations
@@ -14,20 +18,8 @@ from typing import Any
 from ._internal import debug, internal_errors
 from .capture import session
 from .capture.record import MetricPoints
+from .privacy.kinds import check_static_name, unit_problem
 from .schema import MetricSpec
-
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
-
-
-def _valid_name(name: object) -> bool:
-    """OpenTelemetry's instrument-name rule: a letter, then letters, digits, ``_.-/``."""
-    return (
-        isinstance(name, str)
-        and 0 < len(name) <= 255
-        and name[0].isascii()
-        and name[0].isalpha()
-        and set(name) <= _NAME_CHARS
-    )
 
 
 MAX_POINTS_PER_METRIC = 1000
@@ -44,14 +36,17 @@ class _Instrument:
     kind = ""
 
     def __init__(self, name: str, unit: str = "", description: str = "") -> None:
+        check_static_name(f"{self.kind} name", name)
+        problem = unit_problem(unit)
+        if problem:
+            raise ValueError(f"{self.kind} {name!r}: unit {unit!r} is not allowed: {problem}")
+        if not isinstance(description, str):
+            raise TypeError(f"{self.kind} {name!r}: description must be a str")
         self.name = name
         self.unit = unit
         self.description = description
-        self.valid = _valid_name(name)
-        if self.valid:
-            _registry.setdefault(name, MetricSpec(name, self.kind, unit, description))
-        else:
-            debug("invalid metric name %r: its points are discarded", name)
+        self.valid = True
+        _registry.setdefault(name, MetricSpec(name, self.kind, unit, description))
 
     def _record(self, value: float, attributes: Mapping[str, Any] | None) -> None:
         with internal_errors(f"{self.kind} {self.name}"):

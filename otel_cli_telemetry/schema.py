@@ -4,6 +4,10 @@ This module is the single source of the allowlist. Capture drops any key not lis
 (fail closed), the ``schema`` command prints it, the collector's allowlist is generated
 from it, and the schema version that consent is tied to is a digest of it.
 
+Every field has a kind (see :mod:`otel_cli_telemetry.privacy.kinds`): built-in fields below,
+declared fields from ``init(fields=)``. The kinds are part of the schema version, so a change
+of kind re-shows the notice (or asks again) like a new field does.
+
 Importing this module is cheap (no OpenTelemetry import); it runs on the hot path.
 """
 
@@ -11,8 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .privacy.kinds import Field, field_from_declaration
+
 #: Bumped when the built-in fields below change; part of every schema version.
-BUILTIN_SCHEMA_REVISION = "1"
+#: 2: kinds, and ``cli.telemetry.redacted``.
+BUILTIN_SCHEMA_REVISION = "2"
 
 #: Span attributes every command span may carry, with what they mean.
 BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
@@ -29,6 +36,8 @@ BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
     "cli.agent": "which AI coding agent runs the command, when detected",
     "cli.telemetry.overhead_ms": "the SDK's own in-process cost for this command, in ms",
     "cli.telemetry.dropped": "records dropped since the last delivered one (caps, errors)",
+    "cli.telemetry.redacted": "values of this record replaced or dropped by the privacy layer "
+    "(failed their kind, looked like a secret or personal data, or were not declared)",
 }
 
 #: Resource attributes; anything else (including OTEL_RESOURCE_ATTRIBUTES) is dropped.
@@ -53,6 +62,58 @@ BUILTIN_METRIC_ATTRIBUTES: tuple[str, ...] = ("cli.command", "process.exit.code"
 
 #: Phase (child) spans carry only these built-in attributes, plus declared ones.
 BUILTIN_PHASE_ATTRIBUTES: tuple[str, ...] = ("error.type",)
+
+_BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
+    # key: (kind, many)
+    "process.executable.name": ("identifier", False),
+    "process.exit.code": ("integer", False),
+    "process.pid": ("integer", False),
+    "error.type": ("identifier", False),
+    "cli.command": ("identifier", False),
+    "cli.flags": ("identifier", True),
+    "cli.interactive": ("bool", False),
+    "cli.ci": ("bool", False),
+    "cli.ci.provider": ("identifier", False),
+    "cli.agent": ("identifier", False),
+    "cli.telemetry.overhead_ms": ("number", False),
+    "cli.telemetry.dropped": ("integer", False),
+    "cli.telemetry.redacted": ("integer", False),
+    "service.name": ("identifier", False),
+    "service.version": ("version", False),
+    "os.type": ("identifier", False),
+    "os.version": ("version", False),
+    "host.arch": ("identifier", False),
+    "process.runtime.name": ("identifier", False),
+    "process.runtime.version": ("version", False),
+    "cli.installation.id": ("identifier", False),
+    "cli.telemetry.schema_version": ("version", False),
+    "telemetry.sdk.name": ("identifier", False),
+    "telemetry.sdk.language": ("identifier", False),
+    "telemetry.sdk.version": ("version", False),
+}
+
+#: The kind of every built-in attribute (span, phase, metric point and resource).
+BUILTIN_FIELDS: Mapping[str, Field] = {
+    key: Field(
+        kind,
+        {**BUILTIN_SPAN_ATTRIBUTES, **BUILTIN_RESOURCE_ATTRIBUTES}[key],
+        many=many,
+    )
+    for key, (kind, many) in _BUILTIN_KINDS.items()
+}
+
+#: Built-in attributes whose values this SDK computes from the OS, the interpreter or its
+#: own state, never from the app's or the user's data: checked against their kind's
+#: grammar, not scanned for secrets (keeps the common record free of any rule work).
+TRUSTED_BUILTINS = frozenset(
+    {
+        "process.exit.code", "process.pid", "cli.interactive", "cli.ci", "cli.ci.provider",
+        "cli.agent", "cli.telemetry.overhead_ms", "cli.telemetry.dropped",
+        "cli.telemetry.redacted", "os.type", "os.version", "host.arch", "process.runtime.name",
+        "process.runtime.version", "cli.installation.id", "cli.telemetry.schema_version",
+        "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version",
+    }
+)  # fmt: skip
 
 
 def _fnv1a_32(data: bytes) -> int:
@@ -99,17 +160,30 @@ class Schema:
     def __init__(
         self,
         app: str,
-        fields: Mapping[str, str] | None = None,
+        fields: Mapping[str, Field | str | Mapping[str, object]] | None = None,
         metrics: tuple[MetricSpec, ...] = (),
     ) -> None:
         self.app = app
-        self.fields: Mapping[str, str] = dict(fields or {})
+        #: Declared fields, each a :class:`~otel_cli_telemetry.privacy.kinds.Field` (a bare
+        #: description or a dict is turned into one).
+        self.fields: Mapping[str, Field] = {
+            key: field_from_declaration(key, declared) for key, declared in (fields or {}).items()
+        }
         self.metrics = tuple(metrics)
+
+    def field(self, key: str) -> Field | None:
+        """The declared or built-in field ``key``, or None."""
+        return self.fields.get(key) or BUILTIN_FIELDS.get(key)
 
     @property
     def span_attributes(self) -> frozenset[str]:
         """Keys allowed on command and phase spans."""
         return frozenset(BUILTIN_SPAN_ATTRIBUTES) | frozenset(self.fields)
+
+    @property
+    def phase_attributes(self) -> frozenset[str]:
+        """Keys allowed on phase spans (built-in ``error.type`` plus declared fields)."""
+        return frozenset(BUILTIN_PHASE_ATTRIBUTES) | frozenset(self.fields)
 
     @property
     def metric_attributes(self) -> frozenset[str]:
@@ -130,20 +204,36 @@ class Schema:
     def version(self) -> str:
         """A digest of the declared fields; consent and the notice are tied to it.
 
-        Metrics are left out on purpose: they may be created lazily inside a command, and
-        their points carry numbers plus declared fields only, so they add no new kind of data.
-        FNV-1a detects a change; it needs no security, and no import (hashlib costs 3 ms).
+        Each field's key, kind, type and enum values are digested (not its description, a
+        wording fix changes no data). Metrics are left out on purpose: they may be created
+        lazily inside a command, and their points carry numbers plus declared fields only, so
+        they add no new kind of data. FNV-1a detects a change; it needs no security, and no
+        import (hashlib costs 3 ms).
         """
-        digest = _fnv1a_32("".join(f"f:{key}\n" for key in sorted(self.fields)).encode())
-        return f"{BUILTIN_SCHEMA_REVISION}.{digest:08x}"
+        text = "".join(
+            f"f:{key}:{self.fields[key].digest_text()}\n" for key in sorted(self.fields)
+        )
+        return f"{BUILTIN_SCHEMA_REVISION}.{_fnv1a_32(text.encode()):08x}"
+
+    def _described(self, keys: frozenset[str] | tuple[str, ...]) -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
+        for key in sorted(keys):
+            field = self.field(key)
+            if field is not None:
+                out[key] = field.as_dict()
+        return out
 
     def as_dict(self) -> dict[str, object]:
-        """The schema as plain data, for ``schema --json`` and the generated policy."""
+        """The schema as plain data, for ``schema --format json``, the generated policy and
+        the collector's generated config: every attribute with its description, ``kind``,
+        OTLP ``type`` (and ``values`` for an enum)."""
         return {
             "app": self.app,
             "schema_version": self.version,
-            "span_attributes": {**BUILTIN_SPAN_ATTRIBUTES, **self.fields},
-            "resource_attributes": dict(BUILTIN_RESOURCE_ATTRIBUTES),
+            "span_attributes": self._described(self.span_attributes),
+            "phase_attributes": self._described(self.phase_attributes),
+            "metric_point_attributes": self._described(self.metric_attributes),
+            "resource_attributes": self._described(self.resource_attributes),
             "metrics": {
                 COMMAND_DURATION_METRIC: {
                     "kind": "histogram",

@@ -159,18 +159,21 @@ def installation_id(paths: Paths) -> str:
 def save_declaration(settings: Settings) -> None:
     """Remember the app's declared fields and consent options, for the admin command.
 
-    Written only when they changed: one small read per run otherwise.
+    Written only when they changed: one small read per run otherwise. The app's version is
+    stored only if it fits the version grammar and holds no secret (else its placeholder).
     """
+    from ..privacy.kinds import safe_version
+
     options = settings.options
     data = {
         "version": settings.schema.version,
-        "fields": dict(settings.schema.fields),
+        "fields": {key: field.as_dict() for key, field in settings.schema.fields.items()},
         "consent": options.consent,
         "opt_out_env": list(options.opt_out_env),
         "ask_share": options.ask_share,
         "endpoint": options.endpoint,
         "policy_url": options.policy_url,
-        "app_version": options.version,
+        "app_version": safe_version(options.version),
     }
     if read_json(settings.paths.schema_file) != data:
         write_json(settings.paths.schema_file, data)

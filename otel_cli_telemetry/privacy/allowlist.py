@@ -1,13 +1,20 @@
 """The privacy gate every record passes before it is stored anywhere.
 
-Fail closed: a key that is neither built-in nor declared is dropped (span, phase, metric and
-resource attributes alike); a value that is not a plain scalar or a list of them is dropped
-rather than turned into text; every string is scrubbed. Span and phase names, and
-``cli.command``, are labels written by the app's code, not data: one that does not look like
-a label (letters, digits, spaces and ``_ . - : / +``, at most :data:`MAX_NAME_LENGTH`
-characters) is replaced whole by ``<redacted>``, and one that does is scrubbed like any
-value. Metric units and descriptions are scrubbed too. The count of dropped keys is returned
-so tests and the debug log can see it.
+Fail closed, by kind (see :mod:`.kinds`):
+
+- A key that is neither built-in nor declared is dropped (span, phase, metric-point and
+  resource attributes alike).
+- Every value is checked against its field's kind: an enum value must be declared, an
+  identifier must fit the identifier grammar and hold no secret, numbers must be numbers...
+  A value that does not fit becomes its kind's placeholder (strings) or is dropped (numbers,
+  booleans). Only ``text`` fields are scrubbed and kept; nothing else is ever "cleaned up".
+- Names are checked against the names grammar: command path components (dynamic) also
+  against this machine's user and host names, and become ``<redacted>`` when they fail;
+  phase and metric names were checked where they were declared and are checked again here.
+  A metric whose name fails is dropped whole; a unit that is not a unit becomes empty;
+  descriptions are scrubbed as text.
+
+Everything replaced or dropped is counted in ``cli.telemetry.redacted`` on the command span.
 """
 
 from __future__ import annotations
@@ -15,86 +22,109 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..schema import BUILTIN_PHASE_ATTRIBUTES, Schema
+from ..schema import (
+    BUILTIN_FIELDS,
+    COMMAND_DURATION_METRIC,
+    TRUSTED_BUILTINS,
+    Schema,
+)
+from .kinds import DROP, REDACTED, TEXT_MAX_LENGTH, Redactor, unit_problem
 
-MAX_STRING_LENGTH = 1024
-MAX_LIST_LENGTH = 64
-MAX_NAME_LENGTH = 128
-REDACTED_NAME = "<redacted>"
-
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.-:/+")
+#: The longest string any value can have after redaction (text fields).
+MAX_STRING_LENGTH = TEXT_MAX_LENGTH
+REDACTED_NAME = REDACTED
 
 Scrub = Callable[[str], str]
 
 
-def clean_value(value: Any, scrub: Scrub) -> Any:
-    """A storable attribute value, scrubbed; None when the value must be dropped."""
-    if isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        return scrub(value)[:MAX_STRING_LENGTH]
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [clean_value(item, scrub) for item in list(value)[:MAX_LIST_LENGTH]]
-        if not items or any(item is None or isinstance(item, list) for item in items):
-            return None
-        if len({type(item) for item in items}) != 1:
-            return None
-        return sorted(items) if isinstance(value, (set, frozenset)) else items
-    return None
-
-
-def clean_name(name: Any, scrub: Scrub) -> str:
-    """A span or phase name: a scrubbed label, or ``<redacted>`` if it is not a label."""
-    text = str(name)
-    if not text or len(text) > MAX_NAME_LENGTH or not _LABEL_CHARS.issuperset(text):
-        return REDACTED_NAME
-    return scrub(text)
+def _unchanged(text: str) -> str:
+    return text
 
 
 def clean_attributes(
-    attributes: dict[str, Any], allowed: Iterable[str], scrub: Scrub
-) -> tuple[dict[str, Any], int]:
-    """(kept attributes, number dropped) for one attribute set."""
+    attributes: dict[str, Any],
+    allowed: Iterable[str],
+    schema: Schema,
+    redactor: Redactor,
+    trusted: Redactor,
+) -> dict[str, Any]:
+    """The attributes that may be kept, each as its kind allows."""
     allowed_keys = frozenset(allowed)
     kept: dict[str, Any] = {}
-    dropped = 0
     for key, value in attributes.items():
-        if key not in allowed_keys:
-            dropped += 1
+        field = schema.field(key) if key in allowed_keys else None
+        if field is None:
+            redactor.count += 1
             continue
-        cleaned = clean_value(value, scrub)
-        if cleaned is None:
-            dropped += 1
-            continue
-        kept[key] = cleaned
-    return kept, dropped
+        if key == "cli.command":
+            cleaned: Any = clean_command(value, redactor)
+        elif key in TRUSTED_BUILTINS and key in BUILTIN_FIELDS:
+            cleaned = trusted.value(field, value)
+        else:
+            cleaned = redactor.value(field, value)
+        if cleaned is not DROP:
+            kept[key] = cleaned
+    return kept
+
+
+def clean_command(value: Any, redactor: Redactor) -> str:
+    """``cli.command``: each path component (``stage new``, ``build+upload``) as a name."""
+    if not isinstance(value, str) or not value or len(value) > 256:
+        redactor.count += 1
+        return REDACTED
+    words = []
+    for word in value.split(" ")[:8]:
+        words.append("+".join(redactor.name(part) for part in word.split("+")[:16]))
+    return " ".join(words)
 
 
 def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
-    """Filter and scrub a raw record in place; returns how many keys were dropped."""
-    dropped = 0
-    record["name"] = clean_name(record.get("name", ""), scrub)
-    record["attributes"], n = clean_attributes(
-        record.get("attributes", {}), schema.span_attributes, scrub
+    """Filter and check a raw record in place; returns how many values were replaced or
+    dropped (also set as ``cli.telemetry.redacted`` when not zero)."""
+    redactor = Redactor(scrub)
+    trusted = Redactor(_unchanged)
+    attributes = clean_attributes(
+        record.get("attributes", {}), schema.span_attributes, schema, redactor, trusted
     )
-    dropped += n
-    if "cli.command" in record["attributes"]:
-        record["attributes"]["cli.command"] = clean_name(record["attributes"]["cli.command"], scrub)
-    record["resource"], n = clean_attributes(
-        record.get("resource", {}), schema.resource_attributes, scrub
+    record["attributes"] = attributes
+    record["resource"] = clean_attributes(
+        record.get("resource", {}), schema.resource_attributes, schema, redactor, trusted
     )
-    dropped += n
-    phase_keys = frozenset(schema.fields) | frozenset(BUILTIN_PHASE_ATTRIBUTES)
+    app = redactor.identifier(str(record.get("app", "")))
+    command = attributes.get("cli.command")
+    if record.get("name") == record.get("app") or not isinstance(command, str):
+        record["name"] = app
+    else:
+        record["name"] = f"{app} {command}"
     for phase in record.get("phases", []):
-        phase["name"] = clean_name(phase.get("name", ""), scrub)
-        phase["attributes"], n = clean_attributes(phase.get("attributes", {}), phase_keys, scrub)
-        dropped += n
+        phase["name"] = redactor.name(phase.get("name", ""), dynamic=False)
+        phase["attributes"] = clean_attributes(
+            phase.get("attributes", {}), schema.phase_attributes, schema, redactor, trusted
+        )
+    metrics = []
     for metric in record.get("metrics", []):
-        for text_key in ("unit", "description"):
-            metric[text_key] = scrub(str(metric.get(text_key) or ""))[:MAX_STRING_LENGTH]
+        name = metric.get("name")
+        if name != COMMAND_DURATION_METRIC and redactor.name(name, dynamic=False) != name:
+            redactor.count += len(metric.get("points", ()))
+            continue
+        unit = metric.get("unit") or ""
+        if unit and unit_problem(unit) is not None:
+            redactor.count += 1
+            unit = ""
+        metric["unit"] = unit
+        description = str(metric.get("description") or "")
+        cleaned = scrub(description)[:MAX_STRING_LENGTH]
+        if cleaned != description[:MAX_STRING_LENGTH]:
+            redactor.count += 1
+        metric["description"] = cleaned
         for point in metric.get("points", []):
-            point["attributes"], n = clean_attributes(
-                point.get("attributes", {}), schema.metric_attributes, scrub
+            point["attributes"] = clean_attributes(
+                point.get("attributes", {}), schema.metric_attributes, schema, redactor, trusted
             )
-            dropped += n
-    return dropped
+        metrics.append(metric)
+    if "metrics" in record:
+        record["metrics"] = metrics
+    total = redactor.count + trusted.count
+    if total:
+        attributes["cli.telemetry.redacted"] = total
+    return total
