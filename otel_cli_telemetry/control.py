@@ -177,6 +177,16 @@ def current_schema(settings: Settings) -> Schema:
     return Schema(schema.app, schema.fields, schema.metrics or registered())
 
 
+def _field_line(key: str, field: dict[str, Any]) -> str:
+    """One attribute of ``schema`` text output: key, kind (values), description."""
+    kind = str(field["kind"])
+    if field.get("values"):
+        kind += " (" + ", ".join(field["values"]) + ")"
+    if str(field.get("type", "")).endswith("[]"):
+        kind += " list"
+    return f"  {key:32} {kind:12} {field['description']}"
+
+
 def schema_text(settings: Settings, fmt: str = "text") -> str:
     """Every field the app can send: ``text``, ``json``, ``collector`` (the matching
     collector allowlist) or ``policy`` (the Markdown telemetry policy)."""
@@ -199,9 +209,9 @@ def schema_text(settings: Settings, fmt: str = "text") -> str:
         "",
         "Span attributes (one span per command):",
     ]
-    lines += [f"  {k:32} {v}" for k, v in sorted(data["span_attributes"].items())]
+    lines += [_field_line(k, v) for k, v in sorted(data["span_attributes"].items())]
     lines += ["", "Resource attributes:"]
-    lines += [f"  {k:32} {v}" for k, v in sorted(data["resource_attributes"].items())]
+    lines += [_field_line(k, v) for k, v in sorted(data["resource_attributes"].items())]
     lines += ["", "Metrics:"]
     for name, meta in sorted(data["metrics"].items()):
         lines.append(f"  {name:32} {meta['kind']} ({meta['unit'] or '1'}) {meta['description']}")

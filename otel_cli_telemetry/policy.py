@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .config import DEFAULT_CI_BUDGET_S, Settings, env_prefix
-from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
+from .privacy.kinds import Field
+from .schema import BUILTIN_FIELDS, BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
 
 NEVER_COLLECTED = (
     "Values of options and positional arguments: only the *names* of the options used "
@@ -24,11 +25,35 @@ NEVER_COLLECTED = (
     "Host name, IP or MAC address, user name, home directory.",
     "Exception messages and tracebacks: a failure is recorded as its type only "
     "(such as `ValueError`).",
-    "Any field not listed above: undeclared fields are dropped before anything is stored, "
-    "and every text value is scrubbed of secrets (cloud keys, tokens, JWTs, private keys, "
-    "passwords, credentials in URLs), email and IP addresses, the home directory, the user "
-    "and host names.",
+    "Any field not listed above: undeclared fields are dropped before anything is stored.",
 )
+
+#: What each kind of field can hold, as the policy states it.
+KIND_GUARANTEES = (
+    ("enum", "one of the listed values, else `<other>`"),
+    ("identifier", "a short token (letters, digits, `_ . + / -`, at most 64 characters) that "
+     "no secret or personal-data rule matches and that does not look random, else `<redacted>`"),
+    ("integer, number, bool", "a number or true/false, else nothing"),
+    ("version", "a version number (such as `1.4.2`), else `<invalid-version>`"),
+    ("duration", "a duration (such as `1.5s`), else `<invalid-duration>`"),
+    ("text", "free text, scrubbed of secrets and personal data by pattern (vendor token "
+     "formats, private keys, passwords, credentials in URLs, emails, IP and MAC addresses, "
+     "home directories, internal host names, card, phone, SSN and IBAN numbers, random-looking "
+     "tokens, this machine's user and host names); best effort, so fields of this kind are "
+     "kept to a minimum"),
+)  # fmt: skip
+
+
+def kind_label(field: Field) -> str:
+    """``enum: eu, us``, ``integer``, ``text (scrubbed)``, ``identifier list``..."""
+    label = field.kind
+    if field.values:
+        label += ": " + ", ".join(f"`{v}`" for v in field.values)
+    if field.many:
+        label += " (list)"
+    if field.implicit:
+        label += " (or a number)"
+    return label
 
 
 def _cell(text: str) -> str:
@@ -131,9 +156,17 @@ def render_policy(settings: Settings, schema: Schema) -> str:
     """The Markdown policy for ``settings.app`` with ``schema`` (fields and metrics)."""
     app = settings.app
     declared = dict(schema.fields)
-    span_rows = [(f"`{k}`", v, "built-in") for k, v in sorted(BUILTIN_SPAN_ATTRIBUTES.items())]
-    span_rows += [(f"`{k}`", v, app) for k, v in sorted(declared.items())]
-    resource_rows = [(f"`{k}`", v) for k, v in sorted(BUILTIN_RESOURCE_ATTRIBUTES.items())]
+    span_rows = [
+        (f"`{k}`", kind_label(BUILTIN_FIELDS[k]), v, "built-in")
+        for k, v in sorted(BUILTIN_SPAN_ATTRIBUTES.items())
+    ]
+    span_rows += [
+        (f"`{k}`", kind_label(f), f.description, app) for k, f in sorted(declared.items())
+    ]
+    resource_rows = [
+        (f"`{k}`", kind_label(BUILTIN_FIELDS[k]), v)
+        for k, v in sorted(BUILTIN_RESOURCE_ATTRIBUTES.items())
+    ]
     metrics = schema.as_dict()["metrics"]
     assert isinstance(metrics, dict)
     metric_rows = [
@@ -161,11 +194,11 @@ def render_policy(settings: Settings, schema: Schema) -> str:
         "",
         "Per command:",
         "",
-        *_table(("Field", "Description", "Defined by"), span_rows),
+        *_table(("Field", "Kind", "Description", "Defined by"), span_rows),
         "",
         "About the installation (the same on every record):",
         "",
-        *_table(("Field", "Description"), resource_rows),
+        *_table(("Field", "Kind", "Description"), resource_rows),
         "",
         "Metrics:",
         "",
@@ -173,6 +206,16 @@ def render_policy(settings: Settings, schema: Schema) -> str:
         "",
         "The installation id is a random UUID (version 4) made on this machine when first "
         "needed; it says nothing about you or the machine.",
+        "",
+        "What each kind of field can hold (checked on this machine before anything is "
+        "stored, and again by the collector):",
+        "",
+        *_table(("Kind", "Holds"), KIND_GUARANTEES),
+        "",
+        "Command and phase names are names (letters, digits and `_`, in parts joined by `.`, "
+        "`-` or `/`): a command name that is not, or that looks like a secret or this "
+        "machine's user or host name, is sent as `<redacted>`. "
+        "`cli.telemetry.redacted` counts what was replaced or dropped in a record.",
         "",
         "### What is never collected",
         "",

@@ -26,7 +26,10 @@ from apps._harness import APPS
 from otlp_receiver import OtlpHttpReceiver
 from support import run_app
 
-DECLARED = {"leaky.note", "leaky.tags", "leaky.count"}
+DECLARED = {
+    "leaky.note", "leaky.tags", "leaky.count", "leaky.label", "leaky.ident", "leaky.mode",
+    "leaky.version", "leaky.took", "leaky.ratio", "leaky.flag",
+}  # fmt: skip
 USER = "quintessa"
 
 
@@ -79,14 +82,23 @@ def test_only_built_in_and_declared_keys_arrive(cli_env: dict[str, str]) -> None
         spans = receiver.spans()
         metrics = receiver.metrics()
     span_keys = set(BUILTIN_SPAN_ATTRIBUTES) | DECLARED
-    assert {s["name"] for s in spans} == {"leakyapp work", "ship", "inner plain note"}
+    # "inner.plain note" is not a name: phase() refused it, the app fell back to "rejected".
+    assert {s["name"] for s in spans} == {"leakyapp work", "ship", "rejected"}
     for span in spans:
         assert set(span["attributes"]) <= span_keys
         assert set(span["resource"]) <= set(BUILTIN_RESOURCE_ATTRIBUTES)
         assert span["resource"]["service.name"] == "leakyapp"
     command = _spans_by_name(receiver)["leakyapp work"]
-    assert command["attributes"]["leaky.note"] == "plain note"
-    assert "leaky.token" not in command["attributes"]
+    attributes = command["attributes"]
+    assert attributes["leaky.note"] == "plain note"
+    assert attributes["leaky.label"] == attributes["leaky.ident"] == "plain note"
+    assert attributes["leaky.mode"] == "<other>"
+    assert attributes["leaky.version"] == "<invalid-version>"
+    assert attributes["leaky.took"] == "<invalid-duration>"
+    assert "leaky.ratio" not in attributes and "leaky.flag" not in attributes
+    assert "leaky.token" not in attributes
+    # mode, version, took, ratio, flag, and the undeclared leaky.token and env.secret
+    assert attributes["cli.telemetry.redacted"] >= 7
     assert set(_spans_by_name(receiver)["ship"]["attributes"]) == {"leaky.note"}
     assert {m["name"] for m in metrics} >= {"leaky.ops", "cli.command.duration"}
     for metric in metrics:
@@ -94,7 +106,7 @@ def test_only_built_in_and_declared_keys_arrive(cli_env: dict[str, str]) -> None
         for point in metric["points"]:
             assert set(point["attributes"]) <= set(BUILTIN_METRIC_ATTRIBUTES) | DECLARED
     (ops,) = receiver.points("leaky.ops")
-    assert ops["attributes"] == {"leaky.note": "plain note"}
+    assert ops["attributes"] == {"leaky.note": "plain note", "leaky.label": "plain note"}
     assert (
         _leaks(
             receiver,
@@ -214,9 +226,7 @@ def test_host_name_is_scrubbed(cli_env: dict[str, str]) -> None:
         assert result.returncode == 0, result.stderr
         spans = _spans_by_name(receiver)
     # The machine's own name goes, whole or as the first label of a longer name.
-    assert spans["leakyapp work"]["attributes"]["leaky.note"] == (
-        "built on <host>.corp.example and <host>"
-    )
+    assert spans["leakyapp work"]["attributes"]["leaky.note"] == "built on <host> and <host>"
     assert _leaks(receiver, host, "buildbox") == []
 
 
@@ -224,18 +234,55 @@ def test_host_name_is_scrubbed(cli_env: dict[str, str]) -> None:
     ("phase", "expected"),
     [
         ("upload", "upload"),
-        ("stage: build/upload", "stage: build/upload"),
-        ("step AKIAZ7Q3EXAMPLE4KEYX", "step <aws-access-key>"),
-        ("user=alice@example.org", "<redacted>"),
-        ("query?token=abc123secretvalue", "<redacted>"),
-        ("line\nbreak", "<redacted>"),
-        ("x" * 200, "<redacted>"),
-        ("naïve", "<redacted>"),
+        ("deploy.stacks", "deploy.stacks"),
+        ("stage: build/upload", "rejected"),
+        ("step AKIAZ7Q3EXAMPLE4KEYX", "rejected"),
+        ("AKIAZ7Q3EXAMPLE4KEYX", "rejected"),
+        ("ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "rejected"),
+        ("user=alice@example.org", "rejected"),
+        ("query?token=abc123secretvalue", "rejected"),
+        ("line\nbreak", "rejected"),
+        ("x" * 200, "rejected"),
+        ("naïve", "rejected"),
     ],
 )
-def test_phase_names_are_labels(cli_env: dict[str, str], phase: str, expected: str) -> None:
+def test_phase_names_are_static_names(cli_env: dict[str, str], phase: str, expected: str) -> None:
+    """phase() refuses a name outside the grammar or that looks like a secret (ValueError,
+    which leaky_app catches to use ``rejected``); nothing of the refused name arrives."""
     with OtlpHttpReceiver() as receiver:
         result = run_app("leaky_app.py", ["work", "--phase", phase], _env(cli_env, receiver))
         assert result.returncode == 0, result.stderr
         names = {s["name"] for s in receiver.spans()}
-    assert names == {"leakyapp work", expected, "inner "}
+        if expected == "rejected":
+            assert _leaks(receiver, phase) == []
+    assert names == {"leakyapp work", expected, "inner"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("deploy", "deploy"),
+        ("stage new", "stage new"),
+        ("ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "<redacted>"),
+        ("deploy /home/someone/x", "deploy <redacted>"),
+        ("npm_Zx8Qw7Er6Ty5Ui4Op3As2Df1Gh0Jk9Lz8Xc7Vb", "<redacted>"),
+        (f"run {USER}", "run <redacted>"),
+    ],
+)
+def test_generic_command_names_are_dynamic(
+    cli_env: dict[str, str], name: str, expected: str
+) -> None:
+    """command(name) may carry anything from the command line: bad components are replaced."""
+    with OtlpHttpReceiver() as receiver:
+        env = _env(cli_env, receiver, LEAKY_FRAMEWORK="generic")
+        result = run_app("leaky_app.py", [name], env)
+        assert result.returncode == 0, result.stderr
+        spans = _spans_by_name(receiver)
+        (duration,) = receiver.points("cli.command.duration")
+        if expected != name:
+            assert _leaks(receiver, name.split()[-1]) == []
+    span = spans[f"leakyapp {expected}"]
+    assert span["attributes"]["cli.command"] == expected
+    assert duration["attributes"]["cli.command"] == expected
+    if expected != name:
+        assert span["attributes"]["cli.telemetry.redacted"] >= 1

@@ -21,15 +21,17 @@ import otel_cli_telemetry as telemetry
 from otel_cli_telemetry.schema import MetricSpec
 
 FIELDS = {
-    "workspace.projects": "number of projects in the workspace",
-    "workspace.stages": "number of stages in the project",
-    "deploy.functions.added": "functions added by the deploy",
-    "deploy.functions.updated": "functions updated by the deploy",
-    "deploy.functions.removed": "functions removed by the deploy",
-    "deploy.infrastructure_changed": (
+    "workspace.projects": telemetry.Integer("number of projects in the workspace"),
+    "workspace.stages": telemetry.Integer("number of stages in the project"),
+    "deploy.functions.added": telemetry.Integer("functions added by the deploy"),
+    "deploy.functions.updated": telemetry.Integer("functions updated by the deploy"),
+    "deploy.functions.removed": telemetry.Integer("functions removed by the deploy"),
+    "deploy.infrastructure_changed": telemetry.Bool(
         "whether the deploy changed infrastructure, not only function code"
     ),
-    "deploy.change": "kind of function change counted: added, updated or removed",
+    "deploy.change": telemetry.Enum(
+        "kind of function change counted", values=["added", "updated", "removed"]
+    ),
 }
 METRICS = (
     MetricSpec("deploy.bytes_uploaded", "counter", "By", "bytes uploaded to the bucket"),

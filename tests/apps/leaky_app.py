@@ -5,9 +5,12 @@ What it plants, for the privacy tests to look for downstream:
 
 - option values and positional arguments (never captured by the SDK);
 - environment variables (``LEAKY_ENV_SECRET``; never read by the SDK);
-- ``--note`` as the value of declared fields (span, phase and metric-point attributes) and
-  inside a phase name: must come out scrubbed;
-- ``--phase`` as a phase name: must come out scrubbed or redacted;
+- ``--note`` as the value of declared fields of every kind (span, phase and metric-point
+  attributes): text comes out scrubbed, the other kinds keep only values that fit them;
+- ``--phase`` as a phase name (and ``--note`` inside one): a name outside the names grammar
+  or that looks like a secret is refused by ``phase()`` (ValueError, caught here: the app
+  then uses ``rejected``);
+- ``--command`` as a generic ``command()`` name around the work (dynamic: redacted if bad);
 - ``--token`` under undeclared keys (span, phase, metric point): must be dropped;
 - ``--fail`` plus the token in an exception's message: only ``error.type`` may remain.
 """
@@ -25,29 +28,53 @@ telemetry.init(
     app="leakyapp",
     version="1.0.0",
     fields={
-        "leaky.note": "free text from the user (scrubbed)",
-        "leaky.tags": "free-text tags (scrubbed)",
-        "leaky.count": "number of items",
+        "leaky.note": telemetry.Text("free text from the user (scrubbed)"),
+        "leaky.tags": telemetry.Text("free-text tags (scrubbed)", many=True),
+        "leaky.count": telemetry.Integer("number of items"),
+        "leaky.label": "a label (a bare description: an identifier)",
+        "leaky.ident": telemetry.Identifier("an identifier"),
+        "leaky.mode": telemetry.Enum("the mode", values=["fast", "slow"]),
+        "leaky.version": telemetry.Version("a version"),
+        "leaky.took": telemetry.Duration("a duration"),
+        "leaky.ratio": telemetry.Number("a ratio"),
+        "leaky.flag": telemetry.Bool("a flag"),
     },
 )
 ops = telemetry.counter("leaky.ops", unit="{op}", description="operations done")
 
 
+def safe_phase(name: str, attributes: dict[str, object] | None = None) -> telemetry.phase:
+    """``phase(name)``, or ``phase("rejected")`` when the SDK refuses the name."""
+    try:
+        return telemetry.phase(name, attributes=attributes)
+    except ValueError as error:
+        # A name refused as a secret is not repeated in the error (it may be shown).
+        assert "looks like a secret" not in str(error) or name not in str(error)
+        return telemetry.phase("rejected", attributes=attributes)
+
+
 def work(token: str, note: str, phase_name: str, fail: str, items: list[str]) -> None:
     """Plant everything, then fail if asked."""
     env_secret = os.environ.get("LEAKY_ENV_SECRET", "")
-    with telemetry.phase(phase_name, attributes={"leaky.note": note, "leaky.secret": token}):
+    with safe_phase(phase_name, attributes={"leaky.note": note, "leaky.secret": token}):
         telemetry.set_attributes(
             {
                 "leaky.note": note,
                 "leaky.tags": [note, "plain"],
                 "leaky.count": len(items),
+                "leaky.label": note,
+                "leaky.ident": note,
+                "leaky.mode": note,
+                "leaky.version": note,
+                "leaky.took": note,
+                "leaky.ratio": note,
+                "leaky.flag": note,
                 "leaky.token": token,
                 "env.secret": env_secret,
             }
         )
-        ops.add(1, {"leaky.note": note, "leaky.token": token})
-        with telemetry.phase(f"inner {note}"):
+        ops.add(1, {"leaky.note": note, "leaky.label": note, "leaky.token": token})
+        with safe_phase(f"inner.{note}" if note else "inner"):
             pass
         if fail:
             raise RuntimeError(f"{fail} token={token} env={env_secret} items={items}")
@@ -112,6 +139,24 @@ def run_argparse() -> None:
     work(args.token, args.note, args.phase_name, args.fail, args.items)
 
 
+def run_generic() -> None:
+    """``leaky_app.py NAME [options]``: the work inside ``telemetry.command(NAME)``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="leakyapp")
+    parser.add_argument("name")
+    parser.add_argument("--token", default="")
+    parser.add_argument("--note", default="")
+    parser.add_argument("--phase", dest="phase_name", default="work")
+    parser.add_argument("--fail", default="")
+    parser.add_argument("items", nargs="*")
+    args = parser.parse_args()
+    with telemetry.command(args.name):
+        work(args.token, args.note, args.phase_name, args.fail, args.items)
+
+
 if __name__ == "__main__":
-    {"click": run_click, "typer": run_typer, "argparse": run_argparse}[FRAMEWORK]()
+    runners = {"click": run_click, "typer": run_typer, "argparse": run_argparse}
+    runners["generic"] = run_generic
+    runners[FRAMEWORK]()
     sys.exit(0)
