@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from otel_cli_telemetry.privacy import rules as rules_module
 from otel_cli_telemetry.privacy import scrub as scrub_module
 from otel_cli_telemetry.privacy.scrub import (
     MAX_SCRUB_LENGTH,
@@ -122,7 +124,7 @@ POSITIVES: list[tuple[str, str]] = [
         "<private-key>",
     ),
     ("https://bob:hunter2@example.com/path", "https://<redacted>@example.com/path"),
-    ("postgres://app:s3cr3t@db.internal:5432/prod", "postgres://<redacted>@db.internal:5432/prod"),
+    ("postgres://app:s3cr3t@db.internal:5432/prod", "postgres://<redacted>@<host>:5432/prod"),
     ("ssh://git@example.org/repo.git", "ssh://<redacted>@example.org/repo.git"),
     ("https://u:p@ss@example.com", "https://<redacted>@example.com"),
     ("password=hunter2", "password=<redacted>"),
@@ -247,8 +249,8 @@ def test_ordinary_values_unchanged(value: str) -> None:
         ("file:///home/alice/x", "file://~/x"),
         ("~alice/notes", "~/notes"),
         ("/HOME/ALICE/x", "~/x"),
-        ("/home/alicex", "/home/alicex"),  # another user's home
-        ("/home/alice-old/x", "/home/<user>-old/x"),
+        ("/home/alicex", "/home/<user>"),  # another user's home: the rules take it
+        ("/home/alice-old/x", "/home/<user>/x"),
         ("/mnt/home/alice/x", "/mnt/home/<user>/x"),
         ("alice", "<user>"),
         ("ALICE", "<user>"),
@@ -258,7 +260,7 @@ def test_ordinary_values_unchanged(value: str) -> None:
         ("alices", "alices"),
         ("alice-laptop", "<host>"),
         ("Alice-Laptop.example.com:8080", "<host>:8080"),
-        ("http://alice-laptop.local/x", "http://<host>.local/x"),
+        ("http://alice-laptop.local/x", "http://<host>/x"),  # an internal host name rule
         ("alice-laptops", "<user>-laptops"),
         ("<user> and <host>", "<user> and <host>"),
     ],
@@ -449,10 +451,10 @@ def test_never_raises_on_odd_strings() -> None:
 
 
 def test_internal_errors_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(text: str, *, gated: bool = True) -> str:
+    def broken() -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(scrub_module, "_apply_patterns", broken)
+    monkeypatch.setattr(rules_module, "load", broken)
     assert PATTERNS_ONLY.scrub("password=x") == REDACTED
     assert PATTERNS_ONLY.scrub("deploy") == "deploy"  # the fast path never reaches it
 
@@ -484,13 +486,22 @@ def test_idempotent_and_never_raises(value: str) -> None:
         assert scrubber.scrub(once) == once
 
 
+def _ungated(value: str) -> str:
+    """Every rule once, in file order, hints ignored."""
+    for rule in rules_module.load().rules:
+        value = rule.compiled().sub(rule.replace, value)
+    return value
+
+
 @settings(max_examples=300)
 @given(st.one_of(st.text(), STRUCTURED_TEXT))
-def test_triggers_never_skip_a_match(value: str) -> None:
-    ungated = scrub_module._apply_patterns(value, gated=False)
-    assert scrub_module._apply_patterns(value) == ungated
-    if not scrub_module._may_hold_secret(value):
-        assert ungated == value
+def test_hints_never_skip_a_match(value: str) -> None:
+    assert rules_module.apply_rules(value) == _ungated(value)
+
+
+def test_hints_never_skip_a_match_on_the_positives() -> None:
+    for value, _ in POSITIVES:
+        assert rules_module.apply_rules(value) == _ungated(value), value
 
 
 def _token(alphabet: str, size: int) -> st.SearchStrategy[str]:
@@ -612,10 +623,6 @@ SECRET_KINDS: dict[str, st.SearchStrategy[tuple[str, str]]] = {
 }
 
 
-def test_every_pattern_has_a_generator() -> None:
-    assert set(SECRET_KINDS) | {"authorization_header"} == {name for name, _, _ in SECRET_PATTERNS}
-
-
 @pytest.mark.parametrize("kind", sorted(SECRET_KINDS))
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
@@ -693,10 +700,14 @@ def test_patterns_are_re2_compatible(name: str, regex: str, placeholder: str) ->
     assert not compiled.search(placeholder), "a placeholder must never match again"
 
 
-def test_pattern_names_are_unique_and_triggers_complete() -> None:
+def test_pattern_names_are_unique_and_the_index_is_current() -> None:
     names = [name for name, _, _ in SECRET_PATTERNS]
     assert len(names) == len(set(names))
-    assert set(names) == set(scrub_module._TRIGGERS)
+    document = json.loads(Path(rules_module.RULES_FILE).read_text(encoding="utf-8"))
+    index = Path(rules_module.RULES_FILE).with_name("_index.py").read_text(encoding="utf-8")
+    assert index == rules_module.render_index(document), (
+        "privacy/_index.py is stale: python -m otel_cli_telemetry.privacy.rules"
+    )
 
 
 def _go_template(regex: str, placeholder: str) -> str:
@@ -804,39 +815,33 @@ def test_go_regexp_compiles_every_pattern_and_agrees(tmp_path: Path) -> None:
         assert go_out[index] == _python_single_pass(sample), sample
 
 
-def test_a_typical_record_compiles_no_regex() -> None:
-    """The values of an ordinary command record take the string-only path (hot-path cost)."""
-    import uuid
+def test_a_typical_record_reads_no_rules() -> None:
+    """The values of an ordinary command record take the string-only path (hot-path cost):
+    rules.json is not read and no pattern is compiled (checked in a fresh interpreter).
 
-    fresh = [scrub_module._Rule(n, r, p) for n, r, p in SECRET_PATTERNS]
+    (OS and runtime versions and the installation id are trusted built-ins, checked by
+    grammar only: not here.)"""
+    program = """
+import sys
+from otel_cli_telemetry.privacy import rules
+from otel_cli_telemetry.privacy.scrub import Scrubber
+scrubber = Scrubber("/home/alice", "alice", "alice-laptop.example.com")
+values = sys.argv[1:]
+assert [scrubber.scrub(v) for v in values] == values
+print(rules._loaded is None, rules._harmless is None)
+"""
     record_values = [
-        "deployctl deploy",
-        "deployctl",
-        "deploy",
-        "1.4.2",
-        "linux",
-        "6.8.0-1017-azure",  # (a WSL kernel, 5.15.153.1-microsoft..., does compile the IPv4 one)
-        "10.0.22631",
-        "amd64",
-        "cpython",
-        "3.11.7",
-        str(uuid.uuid4()),
-        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "otel_cli_telemetry",
-        "python",
-        "--force",
-        "--region",
-        "usage_error",
-        "requests.exceptions.ConnectionError",
-        "github_actions",
-        "claude_code",
-        "upload",
-    ]
-    original = scrub_module._RULES
-    scrub_module._RULES = tuple(fresh)
-    try:
-        for value in record_values:
-            assert ALICE.scrub(value) == value
-    finally:
-        scrub_module._RULES = original
-    assert [rule.name for rule in fresh if rule.regex is not None] == []
+        "deployctl deploy", "deployctl", "deploy", "1.4.2", "linux", "amd64", "cpython",
+        "otel_cli_telemetry", "python", "--force", "--region", "usage_error",
+        "requests.exceptions.ConnectionError", "github_actions", "claude_code", "upload",
+        "deploy.functions.added", "cli.command.duration", "{function}", "By",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", program, *record_values],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]

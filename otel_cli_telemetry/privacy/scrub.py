@@ -2,7 +2,7 @@
 
 Layers, applied by :meth:`Scrubber.scrub` in this order, repeated until the text settles:
 
-1. This machine's home directory becomes ``~`` (plain string operations, no regex).
+1. This machine's home directory (and ``~user``) becomes ``~`` (plain string operations).
 2. The rules of ``rules.json`` (:mod:`.rules`): 300-odd vendor token formats, private
    keys, JWTs, credentials in URLs and assignments, and personal data (any user's home
    directory, internal host names, emails, IP and MAC addresses, payment cards, phone
@@ -193,13 +193,10 @@ class Scrubber:
             return [(kind, needle) for needle in sorted(needles, key=len, reverse=True)]
 
         # Priority order: earlier kinds claim their text first.
-        self._home_targets = longest_first("home", homes)
-        self._name_targets = (
-            longest_first("host", hosts)
-            + longest_first("tilde", {"~" + u for u in users})
-            + longest_first("user", users)
-        )
-        self._home_needles = tuple(homes)
+        tildes = {"~" + u for u in users}
+        self._home_targets = longest_first("home", homes) + longest_first("tilde", tildes)
+        self._name_targets = longest_first("host", hosts) + longest_first("user", users)
+        self._home_needles = tuple(homes | tildes)
         self._name_needles = tuple(hosts | users)
 
     @classmethod
