@@ -65,12 +65,18 @@ def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def sanitize_app_name(raw: str) -> str:
-    """A valid ``init(app=...)`` name from anything (``"My CLI.py"`` -> ``My-CLI``)."""
+    """A valid ``init(app=...)`` name from anything (``"My CLI.py"`` -> ``My-CLI``); one that
+    looks like a secret or personal data becomes the fallback name."""
     name = re.split(r"[\\/]", raw.strip().rstrip("/\\"))[-1]  # either separator, any OS
     for suffix in (".py", ".pyw", ".exe", ".pyz"):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
     name = _INVALID.sub("-", name).lstrip("._-")[:64].rstrip("._-")
+    if name:
+        from .privacy.kinds import secret_finding
+
+        if secret_finding(name):  # a token in OTEL_SERVICE_NAME must not name files or spans
+            return FALLBACK_APP
     return name or FALLBACK_APP
 
 
