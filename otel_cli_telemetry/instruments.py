@@ -39,7 +39,8 @@ class _Instrument:
         check_static_name(f"{self.kind} name", name)
         problem = unit_problem(unit)
         if problem:
-            raise ValueError(f"{self.kind} {name!r}: unit {unit!r} is not allowed: {problem}")
+            shown = "(not shown)" if "secret" in problem else repr(unit)[:48]
+            raise ValueError(f"{self.kind} {name!r}: unit {shown} is not allowed: {problem}")
         if not isinstance(description, str):
             raise TypeError(f"{self.kind} {name!r}: description must be a str")
         self.name = name

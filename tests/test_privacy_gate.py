@@ -264,9 +264,9 @@ def test_phase_names_are_static_names(cli_env: dict[str, str], phase: str, expec
         ("deploy", "deploy"),
         ("stage new", "stage new"),
         ("ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "<redacted>"),
-        ("deploy /home/someone/x", "deploy <redacted>"),
+        ("deploy /home/someone/x", "<redacted>"),  # a path with a bad part goes whole
         ("npm_Zx8Qw7Er6Ty5Ui4Op3As2Df1Gh0Jk9Lz8Xc7Vb", "<redacted>"),
-        (f"run {USER}", "run <redacted>"),
+        (f"run {USER}", "<redacted>"),
     ],
 )
 def test_generic_command_names_are_dynamic(
@@ -280,7 +280,7 @@ def test_generic_command_names_are_dynamic(
         spans = _spans_by_name(receiver)
         (duration,) = receiver.points("cli.command.duration")
         if expected != name:
-            assert _leaks(receiver, name.split()[-1]) == []
+            assert _leaks(receiver, *name.split()[1:] or [name]) == []
     span = spans[f"leakyapp {expected}"]
     assert span["attributes"]["cli.command"] == expected
     assert duration["attributes"]["cli.command"] == expected

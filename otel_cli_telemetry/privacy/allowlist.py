@@ -68,14 +68,17 @@ def clean_attributes(
 
 
 def clean_command(value: Any, redactor: Redactor) -> str:
-    """``cli.command``: each path component (``stage new``, ``build+upload``) as a name."""
-    if not isinstance(value, str) or not value or len(value) > 256:
-        redactor.count += 1
-        return REDACTED
-    words = []
-    for word in value.split(" ")[:8]:
-        words.append("+".join(redactor.name(part) for part in word.split("+")[:16]))
-    return " ".join(words)
+    """``cli.command``: every path component (``stage new``, ``build+upload``) must be a
+    name, else the whole path is ``<redacted>`` (the good parts of a secret split on spaces
+    would still be parts of it)."""
+    parts = value.replace("+", " ").split(" ") if isinstance(value, str) else []
+    if 0 < len(parts) <= 16 and len(value) <= 256:
+        counted = redactor.count
+        if all(redactor.name(part) != REDACTED for part in parts):
+            return str(value)
+        redactor.count = counted
+    redactor.count += 1
+    return REDACTED
 
 
 def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:

@@ -339,7 +339,7 @@ def secret_finding(text: str) -> str | None:
     for (that layer belongs to values, see :func:`clean_value`).
     """
     finding = rules.first_finding(text)
-    if finding is None and rules.has_token(text):
+    if finding is None and rules.has_token(text, short=True):
         return "entropy"
     return finding
 
@@ -415,7 +415,7 @@ class Redactor:
         """Whether an identifier-grammar string is free of secrets and personal data."""
         known = self._memo.get(value)
         if known is None:
-            known = self.scrub(value) == value
+            known = self.scrub(value) == value and not rules.has_token(value, short=True)
             if len(self._memo) < 512:
                 self._memo[value] = known
         return known

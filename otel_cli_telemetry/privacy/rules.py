@@ -291,8 +291,8 @@ def _entropy(text: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in counts.values())
 
 
-def _run_is_token(run: str) -> bool:
-    if len(run) < _index.ENTROPY["min_length"]:
+def _run_is_token(run: str, min_length: int = 0) -> bool:
+    if len(run) < (min_length or _index.ENTROPY["min_length"]):
         return False
     if looks_random(run):
         return True
@@ -301,11 +301,16 @@ def _run_is_token(run: str) -> bool:
     return False
 
 
-def has_token(text: str) -> bool:
-    """Whether a run of ``text`` is a token by the entropy catch-all (pure Python)."""
-    if len(text) < _index.ENTROPY["min_length"]:
+def has_token(text: str, *, short: bool = False) -> bool:
+    """Whether a run of ``text`` is a token by the entropy catch-all (pure Python).
+
+    ``short``: ``text`` is a name or an identifier value, whose runs are candidates from
+    ``min_length_short`` characters on (a whole short word can be a token).
+    """
+    minimum = _index.ENTROPY["min_length_short" if short else "min_length"]
+    if len(text) < minimum:
         return False
-    return any(_run_is_token(run) for run in _runs(text))
+    return any(_run_is_token(run, minimum) for run in _runs(text))
 
 
 def _runs(text: str) -> Iterable[str]:
