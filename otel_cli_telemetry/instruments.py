@@ -21,7 +21,6 @@ from .capture.record import MetricPoints
 from .privacy.kinds import check_static_name, unit_problem
 from .schema import MetricSpec
 
-
 MAX_POINTS_PER_METRIC = 1000
 
 _registry: dict[str, MetricSpec] = {}

@@ -210,9 +210,7 @@ class Schema:
         they add no new kind of data. FNV-1a detects a change; it needs no security, and no
         import (hashlib costs 3 ms).
         """
-        text = "".join(
-            f"f:{key}:{self.fields[key].digest_text()}\n" for key in sorted(self.fields)
-        )
+        text = "".join(f"f:{key}:{self.fields[key].digest_text()}\n" for key in sorted(self.fields))
         return f"{BUILTIN_SCHEMA_REVISION}.{_fnv1a_32(text.encode()):08x}"
 
     def _described(self, keys: frozenset[str] | tuple[str, ...]) -> dict[str, dict[str, object]]:

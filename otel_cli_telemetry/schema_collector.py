@@ -39,9 +39,9 @@ MAX_STRING_LENGTH = 1024
 
 def secret_patterns() -> tuple[tuple[str, str, str], ...]:
     """The SDK's own secret patterns: (name, RE2-compatible regex, placeholder)."""
-    from .privacy.scrub import SECRET_PATTERNS
+    from .privacy.scrub import secret_patterns as rule_patterns
 
-    return tuple((str(n), str(r), str(p)) for n, r, p in SECRET_PATTERNS)
+    return rule_patterns()
 
 
 def replacement(regex: str, placeholder: str) -> str:

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (format tables: one format per line reads best)
 """A corpus of fake secrets and personal data, built from the formats vendors and standards
 publish, not from our rules: each builder below writes a value as the format's documentation
 describes it (prefix, alphabet, length, check digits), with random bodies from a fixed seed.
@@ -85,9 +86,8 @@ def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
         digits = [int(c) for c in body + check]
         total = 0
         for position, digit in enumerate(reversed(digits)):
-            if position % 2:
-                digit = digit * 2 - 9 if digit * 2 > 9 else digit * 2
-            total += digit
+            doubled = digit * 2 if position % 2 else digit
+            total += doubled - 9 if doubled > 9 else doubled
         if total % 10 == 0:
             return body + check
     raise AssertionError("unreachable")
@@ -568,7 +568,9 @@ def _pem_escaped(rng: random.Random) -> tuple[str, tuple[str, ...]]:
 @fmt("pgp-private-key", "private-key")
 def _pgp(rng: random.Random) -> tuple[str, tuple[str, ...]]:
     a = _mixed(rng, B64, 64)
-    return f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{a}\n-----END PGP PRIVATE KEY BLOCK-----", (a,)
+    return f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{a}\n-----END PGP PRIVATE KEY BLOCK-----", (
+        a,
+    )
 
 
 @fmt("jwt", "generic")
@@ -600,7 +602,9 @@ for _key in ("password", "passwd", "secret", "token", "api_key", "apikey", "acce
     for _sep in ("=", ": "):
 
         @fmt(f"assignment-{_key}{_sep.strip()}", "generic")
-        def _assign(rng: random.Random, _key: str = _key, _sep: str = _sep) -> tuple[str, tuple[str, ...]]:
+        def _assign(
+            rng: random.Random, _key: str = _key, _sep: str = _sep
+        ) -> tuple[str, tuple[str, ...]]:
             value = _mixed(rng, B62 + "!$%*", 16)
             return f"{_key}{_sep}{value}", (value,)
 
@@ -621,7 +625,9 @@ def _curl(rng: random.Random) -> tuple[str, tuple[str, ...]]:
 for _n, _alphabet in ((24, B62), (32, B62), (40, B64), (48, U64), (64, B62)):
 
     @fmt(f"unknown-random-{_n}", "generic")
-    def _random(rng: random.Random, _n: int = _n, _alphabet: str = _alphabet) -> tuple[str, tuple[str, ...]]:
+    def _random(
+        rng: random.Random, _n: int = _n, _alphabet: str = _alphabet
+    ) -> tuple[str, tuple[str, ...]]:
         a = _mixed(rng, _alphabet, _n)
         return a, (a,)
 
@@ -681,7 +687,9 @@ def _host_corp(rng: random.Random) -> tuple[str, tuple[str, ...]]:
 for _prefix, _n in (("DESKTOP-", 7), ("LAPTOP-", 8), ("WIN-", 11)):
 
     @fmt(f"host-{_prefix.lower().rstrip('-')}", "pii")
-    def _winhost(rng: random.Random, _prefix: str = _prefix, _n: int = _n) -> tuple[str, tuple[str, ...]]:
+    def _winhost(
+        rng: random.Random, _prefix: str = _prefix, _n: int = _n
+    ) -> tuple[str, tuple[str, ...]]:
         name = _prefix + _mixed(rng, UPPER36, _n)
         return name, (name,)
 
@@ -692,7 +700,9 @@ for _brand, _prefix, _length in (("visa", "4", 16), ("mastercard", "51", 16),
                                  ("unionpay", "62", 19), ("diners", "36", 14)):  # fmt: skip
 
     @fmt(f"card-{_brand}", "pii")
-    def _card(rng: random.Random, _prefix: str = _prefix, _length: int = _length) -> tuple[str, tuple[str, ...]]:
+    def _card(
+        rng: random.Random, _prefix: str = _prefix, _length: int = _length
+    ) -> tuple[str, tuple[str, ...]]:
         number = _luhn_complete(_prefix, _length, rng)
         spaced = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
         text = rng.choice([number, spaced, spaced.replace(" ", "-")])
@@ -713,7 +723,9 @@ for _country, _bban in (("DE", lambda r: _r(r, string.digits, 18)),
                         ("ES", lambda r: _r(r, string.digits, 20))):  # fmt: skip
 
     @fmt(f"iban-{_country}", "pii")
-    def _iban_sample(rng: random.Random, _country: str = _country, _bban: Callable[[random.Random], str] = _bban) -> tuple[str, tuple[str, ...]]:  # noqa: E501
+    def _iban_sample(
+        rng: random.Random, _country: str = _country, _bban: Callable[[random.Random], str] = _bban
+    ) -> tuple[str, tuple[str, ...]]:
         value = _iban(_country, _bban(rng))
         text = rng.choice([value, " ".join(value[i : i + 4] for i in range(0, len(value), 4))])
         return f"IBAN {text}", (value[4:], text)
@@ -730,7 +742,9 @@ for _label, _builder in (
 ):  # fmt: skip
 
     @fmt(_label, "pii")
-    def _phone(rng: random.Random, _builder: Callable[[random.Random], str] = _builder) -> tuple[str, tuple[str, ...]]:
+    def _phone(
+        rng: random.Random, _builder: Callable[[random.Random], str] = _builder
+    ) -> tuple[str, tuple[str, ...]]:
         value = _builder(rng)
         return f"call {value}", (value,)
 

@@ -34,10 +34,10 @@ import pytest
 from otel_cli_telemetry.privacy import kinds, rules
 from otel_cli_telemetry.privacy.kinds import DROP, Field, Redactor
 from otel_cli_telemetry.privacy.scrub import Scrubber
+from secret_corpus import FORMATS, NORMAL_VALUES, Sample, corpus
 
 from apps._harness import APPS, app_state_dir, files_under
 from otlp_receiver import OtlpHttpReceiver
-from secret_corpus import FORMATS, NORMAL_VALUES, Sample, corpus
 from support import SRC
 
 SAMPLES = corpus()
@@ -83,7 +83,8 @@ def test_the_rule_file_is_broad() -> None:
     assert len(vendor) >= 150
     assert {r["category"] for r in vendor} == VENDOR_CATEGORIES
     for rule in document["rules"]:
-        assert rule["source"] and rule["placeholder"].startswith("<"), rule["id"]
+        assert rule["source"], rule["id"]
+        assert rule["placeholder"].startswith("<"), rule["id"]
         assert all(k == k.lower() for k in rule["keywords"]), rule["id"]
 
 
@@ -174,7 +175,9 @@ def test_entropy_check_on_random_tokens_and_words() -> None:
 
     rng = random.Random(7)
     alphabet = string.ascii_letters + string.digits
-    tokens = ["".join(rng.choice(alphabet) for _ in range(n)) for n in (24, 32, 40) for _ in range(200)]
+    tokens = [
+        "".join(rng.choice(alphabet) for _ in range(n)) for n in (24, 32, 40) for _ in range(200)
+    ]
     caught = sum(rules.has_token(t) for t in tokens)
     assert caught / len(tokens) >= 0.97
     words = [
@@ -249,11 +252,12 @@ def test_every_channel_of_a_real_run_leaks_nothing(tmp_path: Path) -> None:
     assert wire == []
     for path in _all_files(env, "corpusapp", log_file):
         assert _found(path.read_bytes(), needles) == [], path
-    assert log_file.exists() and log_file.stat().st_size > 0
+    assert log_file.stat().st_size > 0
 
 
 @pytest.mark.parametrize(
-    "sample", [next(s for s in SAMPLES if s.category == c) for c in sorted({s.category for s in SAMPLES})],
+    "sample",
+    [next(s for s in SAMPLES if s.category == c) for c in sorted({s.category for s in SAMPLES})],
     ids=lambda s: s.format,
 )
 def test_init_version_is_never_stored_or_sent_raw(tmp_path: Path, sample: Sample) -> None:
@@ -297,9 +301,7 @@ print("done")
 
 
 @pytest.mark.parametrize("category", ["vcs", "ai", "cloud", "pii", "database", "generic"])
-def test_opentelemetry_instrument_resource_and_service_name(
-    tmp_path: Path, category: str
-) -> None:
+def test_opentelemetry_instrument_resource_and_service_name(tmp_path: Path, category: str) -> None:
     """Samples in OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES under opentelemetry-instrument."""
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     if not instrument.exists():

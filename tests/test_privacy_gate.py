@@ -95,7 +95,8 @@ def test_only_built_in_and_declared_keys_arrive(cli_env: dict[str, str]) -> None
     assert attributes["leaky.mode"] == "<other>"
     assert attributes["leaky.version"] == "<invalid-version>"
     assert attributes["leaky.took"] == "<invalid-duration>"
-    assert "leaky.ratio" not in attributes and "leaky.flag" not in attributes
+    assert "leaky.ratio" not in attributes
+    assert "leaky.flag" not in attributes
     assert "leaky.token" not in attributes
     # mode, version, took, ratio, flag, and the undeclared leaky.token and env.secret
     assert attributes["cli.telemetry.redacted"] >= 7

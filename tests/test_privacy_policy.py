@@ -96,7 +96,10 @@ def test_policy_for_ask_mode_and_an_endpoint(cli_env: dict[str, str]) -> None:
     text = policy.stdout.decode()
     assert "Nothing is collected until you answer yes" in text
     assert "Only about 10% of installations are asked" in text
-    assert "| `consent.items` | identifier (or a number) | items handled by the run | consentapp |" in text
+    assert (
+        "| `consent.items` | identifier (or a number) | items handled by the run | consentapp |"
+        in text
+    )
 
 
 def test_policy_does_not_depend_on_the_environment(cli_env: dict[str, str]) -> None:

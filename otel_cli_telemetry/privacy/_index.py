@@ -3,6 +3,9 @@
 Regenerate: python -m otel_cli_telemetry.privacy.rules
 """
 
+# ruff: noqa: E501
+from typing import Any
+
 # fmt: off
 RULE_COUNT = 312
 SHORTEST_MATCH = 3
@@ -322,15 +325,15 @@ GATES = (
     (306, 0, (('.ag', 1),), (), 33),
 )
 PLACEHOLDERS = frozenset(['<1password-key>', '<1password-token>', '<adobe-secret>', '<adyen-key>', '<airtable-token>', '<akeyless-token>', '<alibaba-key>', '<alibaba-secret>', '<anthropic-key>', '<asana-token>', '<atlassian-token>', '<auth0-secret>', '<aws-access-key>', '<aws-appsync-key>', '<aws-bedrock-key>', '<aws-secret-key>', '<aws-session-token>', '<azure-client-secret>', '<azure-devops-pat>', '<azure-key>', '<azure-sas>', '<azure-token>', '<beamer-token>', '<bitbucket-token>', '<bitwarden-token>', '<braintree-key>', '<braintree-token>', '<brevo-key>', '<bugsnag-key>', '<buildkite-token>', '<card>', '<circleci-token>', '<clojars-token>', '<cloudflare-key>', '<cloudflare-token>', '<codecov-token>', '<cohere-key>', '<coinbase-key>', '<confluent-secret>', '<contentful-token>', '<crates-token>', '<databricks-token>', '<datadog-key>', '<deepseek-key>', '<digitalocean-token>', '<discord-secret>', '<discord-token>', '<docker-auth>', '<docker-token>', '<doppler-token>', '<dropbox-token>', '<duffel-token>', '<dynatrace-token>', '<easypost-key>', '<elastic-key>', '<elevenlabs-key>', '<email>', '<facebook-token>', '<fcm-key>', '<figma-token>', '<fireworks-key>', '<flutterwave-key>', '<flyio-token>', '<frameio-token>', '<github-token>', '<gitlab-session>', '<gitlab-token>', '<gitter-token>', '<gocardless-token>', '<google-api-key>', '<google-oauth-secret>', '<google-oauth-token>', '<grafana-token>', '<groq-key>', '<harness-token>', '<heroku-key>', '<hex-key>', '<honeycomb-key>', '<host>', '<hubspot-token>', '<huggingface-token>', '<iban>', '<ibm-cos-secret>', '<ibm-key>', '<infisical-token>', '<intercom-token>', '<invalid-duration>', '<invalid-version>', '<ip>', '<jenkins-token>', '<jfrog-key>', '<jfrog-token>', '<jwt>', '<langfuse-key>', '<langsmith-key>', '<launchdarkly-key>', '<lightstep-token>', '<line-token>', '<linear-key>', '<linode-token>', '<mac>', '<mailchimp-key>', '<mailersend-token>', '<mailgun-key>', '<mapbox-token>', '<mistral-key>', '<national-id>', '<neon-key>', '<netlify-token>', '<newrelic-key>', '<ngrok-token>', '<notion-token>', '<npm-token>', '<nuget-key>', '<oci-id>', '<octopus-key>', '<okta-token>', '<openai-key>', '<openrouter-key>', '<openshift-token>', '<other>', '<paypal-secret>', '<perplexity-key>', '<phone>', '<pinecone-key>', '<plaid-secret>', '<plaid-token>', '<planetscale-token>', '<posthog-key>', '<postman-key>', '<postmark-token>', '<prefect-key>', '<private-key>', '<pub-token>', '<pulumi-token>', '<pusher-secret>', '<pypi-token>', '<razorpay-key>', '<readme-key>', '<redacted>', '<replicate-token>', '<rollbar-token>', '<rubygems-key>', '<salesforce-token>', '<scaleway-key>', '<sendgrid-key>', '<sentry-key>', '<sentry-token>', '<shippo-token>', '<shopify-token>', '<signature>', '<slack-token>', '<snyk-token>', '<sonar-token>', '<sourcegraph-token>', '<splunk-token>', '<square-id>', '<square-secret>', '<square-token>', '<ssn>', '<stripe-key>', '<stripe-secret>', '<sumologic-key>', '<supabase-key>', '<supabase-token>', '<tailscale-key>', '<telegram-token>', '<tencent-key>', '<terraform-token>', '<together-key>', '<token>', '<travis-token>', '<turso-token>', '<twilio-key>', '<twilio-sid>', '<twilio-token>', '<twitch-token>', '<twitter-token>', '<typeform-token>', '<user>', '<vault-token>', '<vercel-token>', '<vonage-secret>', '<wandb-key>', '<webhook-url>', '<xai-key>', '<yandex-key>', '<yandex-token>', '<zendesk-token>', '<zoom-secret>'])
-ENTROPY = {'min_length': 20, 'min_length_short': 16, 'min_alnum': 16, 'min_classes': 2, 'min_bits_per_char': 3.0, 'min_transition_ratio': 0.18, 'placeholder': '<token>'}
+ENTROPY: dict[str, Any] = {'min_length': 20, 'min_length_short': 16, 'min_alnum': 16, 'min_classes': 2, 'min_bits_per_char': 3.0, 'min_transition_ratio': 0.18, 'placeholder': '<token>'}
 HARMLESS = (
     ('uuid', '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'),
     ('hex-digest', '^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{56}|[0-9a-f]{64}|[0-9a-f]{96}|[0-9a-f]{128}|[0-9A-F]{32}|[0-9A-F]{40}|[0-9A-F]{56}|[0-9A-F]{64}|[0-9A-F]{96}|[0-9A-F]{128})$'),
     ('sri-digest', '^sha(?:1|256|384|512)-[A-Za-z0-9+/]{27,86}={0,2}$'),
     ('version', '^v?[0-9]{1,9}(?:\\.[0-9]{1,9}){1,5}(?:[-+._~](?:[0-9]{1,12}|[A-Za-z]{1,20}|[A-Za-z]{1,10}[0-9]{1,10}|[0-9]{1,10}[A-Za-z]{1,10}|g[0-9a-f]{7,12}))*$'),
 )
-NAMES = {'pattern': '^[A-Za-z][A-Za-z0-9_]*(?:[./-][A-Za-z0-9_]+)*$', 'max_length': 64}
-KINDS = {
+NAMES: dict[str, Any] = {'pattern': '^[A-Za-z][A-Za-z0-9_]*(?:[./-][A-Za-z0-9_]+)*$', 'max_length': 64}
+KINDS: dict[str, dict[str, Any]] = {
     'bool': {},
     'duration': {'pattern': '^(?:(?:[0-9]{1,9}(?:\\.[0-9]{1,9})?(?:ns|us|µs|ms|s|m|h|d)){1,6}|P(?:[0-9]{1,9}D)?(?:T(?:[0-9]{1,9}H)?(?:[0-9]{1,9}M)?(?:[0-9]{1,9}(?:\\.[0-9]{1,9})?S)?)?|[0-9]{1,4}:[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{1,9})?)?)$', 'max_length': 32, 'placeholder': '<invalid-duration>'},
     'enum': {'placeholder': '<other>'},

@@ -67,7 +67,9 @@ IDENTIFIER_MAX_LENGTH: int = _index.KINDS["identifier"]["max_length"]
 TEXT_MAX_LENGTH: int = _index.KINDS["text"]["max_length"]
 MAX_LIST_LENGTH = 64
 REDACTED = "<redacted>"
-PLACEHOLDERS = {kind: spec["placeholder"] for kind, spec in _index.KINDS.items() if "placeholder" in spec}
+PLACEHOLDERS = {
+    kind: spec["placeholder"] for kind, spec in _index.KINDS.items() if "placeholder" in spec
+}
 
 _INT64 = 2**63
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -148,42 +150,42 @@ class Field:
         return f"Field({self.kind!r}, {self.description!r}{extra})"
 
 
-def Enum(description: str, values: Iterable[str], *, many: bool = False) -> Field:  # noqa: N802
+def Enum(description: str, values: Iterable[str], *, many: bool = False) -> Field:
     """A closed set of strings (each an identifier); anything else is sent as ``<other>``."""
     return Field("enum", description, values=values, many=many)
 
 
-def Identifier(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Identifier(description: str, *, many: bool = False) -> Field:
     """A short token of the identifier grammar (a model name, a plugin id, a region)."""
     return Field("identifier", description, many=many)
 
 
-def Integer(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Integer(description: str, *, many: bool = False) -> Field:
     """A whole number (a count, a size in bytes)."""
     return Field("integer", description, many=many)
 
 
-def Number(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Number(description: str, *, many: bool = False) -> Field:
     """A finite number (a ratio, a duration in seconds)."""
     return Field("number", description, many=many)
 
 
-def Bool(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Bool(description: str, *, many: bool = False) -> Field:
     """True or False."""
     return Field("bool", description, many=many)
 
 
-def Version(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Version(description: str, *, many: bool = False) -> Field:
     """A version string (PEP 440, SemVer, a kernel release)."""
     return Field("version", description, many=many)
 
 
-def Duration(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Duration(description: str, *, many: bool = False) -> Field:
     """A duration: ``1h30m``, ``250ms``, ``PT90S``, ``01:30:00``, or a number of seconds."""
     return Field("duration", description, many=many)
 
 
-def Text(description: str, *, many: bool = False) -> Field:  # noqa: N802
+def Text(description: str, *, many: bool = False) -> Field:
     """Free text: scrubbed of secrets and personal data (best effort: see docs/PRIVACY.md)."""
     return Field("text", description, many=many)
 
@@ -217,7 +219,9 @@ def field_from_declaration(key: str, declared: object) -> Field:
             if unknown:
                 raise ValueError(f"unknown keys {sorted(unknown)}")
             kind = declared.get("kind")
-            if kind == "identifier" and declared.get("type") == "any":  # as_dict() of a bare description
+            if (
+                kind == "identifier" and declared.get("type") == "any"
+            ):  # as_dict() of a bare description
                 return Field("identifier", declared.get("description", ""), implicit=True)
             if kind not in _CONSTRUCTORS:
                 raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -483,9 +487,8 @@ class Redactor:
             if isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64:
                 return value
         elif kind == "number":
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if math.isfinite(value) and abs(value) < 1.8e308:
-                    return float(value)
+            if _plain_number_or_bool(value) and not isinstance(value, bool):
+                return float(value)
         elif kind == "bool":
             if isinstance(value, bool):
                 return value

@@ -45,11 +45,8 @@ def luhn_ok(text: str) -> bool:
         return False
     total = 0
     for position, digit in enumerate(reversed(digits)):
-        if position % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+        doubled = digit * 2 if position % 2 else digit
+        total += doubled - 9 if doubled > 9 else doubled
     return total % 10 == 0
 
 
@@ -125,9 +122,7 @@ def is_placeholder_text(text: str) -> bool:
     if text in _index.PLACEHOLDERS:
         return True
     head, closed, tail = text.lstrip("\"'").partition(">")
-    return (
-        bool(closed) and head + ">" in _index.PLACEHOLDERS and not any(c.isalnum() for c in tail)
-    )
+    return bool(closed) and head + ">" in _index.PLACEHOLDERS and not any(c.isalnum() for c in tail)
 
 
 class RuleSet:
@@ -195,9 +190,7 @@ def _any_keyword(
         key = keyword if count == 1 else f"{keyword}\0{count}"
         hit = found.get(key)
         if hit is None:
-            hit = found[key] = (
-                keyword in lowered if count == 1 else lowered.count(keyword) >= count
-            )
+            hit = found[key] = keyword in lowered if count == 1 else lowered.count(keyword) >= count
         if hit:
             return True
     return False
@@ -229,9 +222,7 @@ def first_finding(text: str) -> str | None:
 
 # --- the entropy catch-all -------------------------------------------------------------
 
-_RUN_CHARS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + "+/_=.-"
-)
+_RUN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + "+/_=.-")
 _harmless: tuple[re.Pattern[str], ...] | None = None
 _run_regex: re.Pattern[str] | None = None
 
@@ -366,22 +357,31 @@ def render_index(document: dict[str, Any]) -> str:
         )
     gates.sort(key=lambda gate: (gate[0], gate[4]))
     placeholders = {rule["placeholder"] for rule in document["rules"]}
-    placeholders |= {kind["placeholder"] for kind in document["kinds"].values() if "placeholder" in kind}
+    placeholders |= {
+        kind["placeholder"] for kind in document["kinds"].values() if "placeholder" in kind
+    }
     placeholders |= {document["entropy"]["placeholder"], "<redacted>", "<user>", "<host>"}
     entropy = {
         key: value
         for key, value in document["entropy"].items()
         if key not in ("harmless", "description", "alphabet")
     }
+    names = {key: document["names"][key] for key in ("pattern", "max_length")}
     kinds = {
         name: {key: kind[key] for key in ("pattern", "max_length", "placeholder") if key in kind}
         for name, kind in sorted(document["kinds"].items())
     }
     lines = [
-        '"""GENERATED from rules.json by otel_cli_telemetry.privacy.rules.render_index: do not edit.',
+        (
+            '"""GENERATED from rules.json by otel_cli_telemetry.privacy.rules.render_index: '
+            "do not edit."
+        ),
         "",
         "Regenerate: python -m otel_cli_telemetry.privacy.rules",
         '"""',
+        "",
+        "# ruff: noqa: E501",
+        "from typing import Any",
         "",
         "# fmt: off",
         f"RULE_COUNT = {len(document['rules'])}",
@@ -391,12 +391,12 @@ def render_index(document: dict[str, Any]) -> str:
         *[f"    {gate!r}," for gate in gates],
         ")",
         f"PLACEHOLDERS = frozenset({sorted(placeholders)!r})",
-        f"ENTROPY = {entropy!r}",
+        f"ENTROPY: dict[str, Any] = {entropy!r}",
         "HARMLESS = (",
         *[f"    {(item['id'], item['pattern'])!r}," for item in document["entropy"]["harmless"]],
         ")",
-        f"NAMES = {({k: document['names'][k] for k in ('pattern', 'max_length')})!r}",
-        "KINDS = {",
+        f"NAMES: dict[str, Any] = {names!r}",
+        "KINDS: dict[str, dict[str, Any]] = {",
         *[f"    {name!r}: {value!r}," for name, value in kinds.items()],
         "}",
         "# fmt: on",

@@ -254,9 +254,7 @@ class Scrubber:
         text = rules.replace_tokens(text)
         return self._machine(text, self._name_needles, self._name_targets)
 
-    def _machine(
-        self, text: str, needles: tuple[str, ...], targets: list[tuple[str, str]]
-    ) -> str:
+    def _machine(self, text: str, needles: tuple[str, ...], targets: list[tuple[str, str]]) -> str:
         if needles:
             folded = _fold(text)
             for needle in needles:

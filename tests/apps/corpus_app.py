@@ -30,9 +30,7 @@ FIELDS = {
     "corpus.flag": telemetry.Bool("a flag"),
 }
 
-telemetry.init(
-    app="corpusapp", version=os.environ.get("CORPUS_VERSION", "1.0.0"), fields=FIELDS
-)
+telemetry.init(app="corpusapp", version=os.environ.get("CORPUS_VERSION", "1.0.0"), fields=FIELDS)
 planted = telemetry.counter("corpus.planted", unit="{value}", description="values planted")
 
 
@@ -55,12 +53,13 @@ def main() -> None:
         refusals += refused(lambda s=sample: telemetry.phase(s), sample)
         refusals += refused(lambda s=sample: telemetry.counter(s), sample)
         refusals += refused(lambda s=sample: telemetry.histogram("corpus.h", unit=s), sample)
-        values = {key: sample for key in FIELDS}
+        values = dict.fromkeys(FIELDS, sample)
         values["corpus.texts"] = [sample, "plain"]  # type: ignore[assignment]
         try:
             with telemetry.command(sample):
                 telemetry.set_attributes(values)
-                planted.add(1, {k: sample for k in ("corpus.text", "corpus.ident", "corpus.label")})
+                point = dict.fromkeys(("corpus.text", "corpus.ident", "corpus.label"), sample)
+                planted.add(1, point)
                 telemetry.counter(f"corpus.d{index}", description=sample).add(1)
                 with telemetry.phase("plant", attributes=values):
                     raise RuntimeError(f"failed with {sample}")

@@ -48,9 +48,10 @@ def safe_phase(name: str, attributes: dict[str, object] | None = None) -> teleme
     try:
         return telemetry.phase(name, attributes=attributes)
     except ValueError as error:
-        # A name refused as a secret is not repeated in the error (it may be shown).
-        assert "looks like a secret" not in str(error) or name not in str(error)
-        return telemetry.phase("rejected", attributes=attributes)
+        message = str(error)
+    # A name refused as a secret is not repeated in the error (it may be shown).
+    assert "looks like a secret" not in message or name not in message
+    return telemetry.phase("rejected", attributes=attributes)
 
 
 def work(token: str, note: str, phase_name: str, fail: str, items: list[str]) -> None:
