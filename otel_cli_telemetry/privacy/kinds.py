@@ -67,7 +67,7 @@ IDENTIFIER_MAX_LENGTH: int = _index.KINDS["identifier"]["max_length"]
 TEXT_MAX_LENGTH: int = _index.KINDS["text"]["max_length"]
 MAX_LIST_LENGTH = 64
 REDACTED = "<redacted>"
-PLACEHOLDERS = {
+PLACEHOLDERS: dict[str, str] = {
     kind: spec["placeholder"] for kind, spec in _index.KINDS.items() if "placeholder" in spec
 }
 
