@@ -339,3 +339,42 @@ def test_opentelemetry_instrument_resource_and_service_name(tmp_path: Path, cate
         assert _found(str(path).encode(), needles) == [], path
         if path.is_file():
             assert _found(path.read_bytes(), needles) == [], path
+
+
+# --- the plain-Python grammars agree with the rules.json patterns ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "pattern", "max_length"),
+    [
+        (kinds.fits_name, rules._index.NAMES["pattern"], rules._index.NAMES["max_length"]),
+        (
+            kinds.fits_identifier,
+            rules._index.KINDS["identifier"]["pattern"],
+            rules._index.KINDS["identifier"]["max_length"],
+        ),
+        (
+            kinds.fits_version,
+            rules._index.KINDS["version"]["pattern"],
+            rules._index.KINDS["version"]["max_length"],
+        ),
+    ],
+    ids=["names", "identifier", "version"],
+)
+def test_string_grammars_match_the_shared_patterns(
+    check: Any, pattern: str, max_length: int
+) -> None:
+    import random
+    import re
+
+    regex = re.compile(pattern, re.ASCII)
+    rng = random.Random(11)
+    alphabet = "aZ09" * 3 + ".-+_~/ " * 2 + "vé:"
+    values = [s.text for s in SAMPLES] + list(NORMAL_VALUES) + ["unknown", "", "-", "--x"]
+    values += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 70))) for _ in range(20000)
+    ]
+    mismatches = [
+        v for v in values if check(v) != (regex.match(v) is not None and len(v) <= max_length)
+    ]
+    assert mismatches == []

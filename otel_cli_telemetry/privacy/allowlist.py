@@ -37,10 +37,6 @@ REDACTED_NAME = REDACTED
 Scrub = Callable[[str], str]
 
 
-def _unchanged(text: str) -> str:
-    return text
-
-
 def clean_attributes(
     attributes: dict[str, Any],
     allowed: Iterable[str],
@@ -85,7 +81,7 @@ def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
     """Filter and check a raw record in place; returns how many values were replaced or
     dropped (also set as ``cli.telemetry.redacted`` when not zero)."""
     redactor = Redactor(scrub)
-    trusted = Redactor(_unchanged)
+    trusted = Redactor(scrub, trusted=True)
     attributes = clean_attributes(
         record.get("attributes", {}), schema.span_attributes, schema, redactor, trusted
     )

@@ -289,14 +289,48 @@ def _kind_pattern(kind: str) -> Any:
     return pattern
 
 
+_DIGITS = frozenset("0123456789")
+_ALNUM = _LETTERS | _DIGITS
+_VERSION_SEPARATORS = frozenset("-+._~")
+
+
 def fits_version(value: object) -> bool:
-    """Whether ``value`` fits the version grammar (``rules.json`` ``kinds.version``)."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= _index.KINDS["version"]["max_length"]
-        and value.isascii()
-        and _kind_pattern("version").match(value) is not None
-    )
+    """Whether ``value`` fits the version grammar (``rules.json`` ``kinds.version``).
+
+    Plain string operations (a test checks them against the pattern): ``v``, a number, up
+    to 5 ``.number`` parts (numbers of at most 9 digits), then up to 8 parts of an optional
+    separator (``- + . _ ~``) and 1 to 24 letters or digits; or ``unknown``.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= _index.KINDS["version"]["max_length"]:
+        return False
+    if value == "unknown":
+        return True
+    if not value.isascii():
+        return False
+    text = value[1:] if value[0] == "v" else value
+    position = 0
+    while position < len(text) and position < 9 and text[position] in _DIGITS:
+        position += 1
+    if position == 0:
+        return False
+    for _ in range(5):  # core parts: "." and 1..9 digits
+        end = position + 1
+        while end < len(text) and end - position <= 9 and text[end] in _DIGITS:
+            end += 1
+        if text[position : position + 1] != "." or end == position + 1:
+            break
+        position = end
+    groups = 0
+    while position < len(text):  # suffix parts: an optional separator, 1..24 alnum
+        if text[position] in _VERSION_SEPARATORS:
+            position += 1
+        start = position
+        while position < len(text) and position - start < 24 and text[position] in _ALNUM:
+            position += 1
+        groups += 1
+        if position == start or groups > 8:
+            return False
+    return True
 
 
 def fits_duration(value: object) -> bool:
@@ -405,18 +439,22 @@ class Redactor:
     """Validates and scrubs values by kind for one record, counting what it changes.
 
     ``scrub`` is the full scrubber (rules, entropy, this machine's names) used for text;
-    identifier-like values must come out of it unchanged.
+    identifier-like values must come out of it unchanged. ``trusted``: the values come from
+    the SDK itself (OS and runtime versions...): grammar checks only, no secret checks.
     """
 
-    __slots__ = ("_memo", "count", "scrub")
+    __slots__ = ("_memo", "count", "scrub", "trusted")
 
-    def __init__(self, scrub: Scrub) -> None:
+    def __init__(self, scrub: Scrub, *, trusted: bool = False) -> None:
         self.scrub = scrub
+        self.trusted = trusted
         self.count = 0
         self._memo: dict[str, bool] = {}
 
     def clean_identifier_text(self, value: str) -> bool:
         """Whether an identifier-grammar string is free of secrets and personal data."""
+        if self.trusted:
+            return True
         known = self._memo.get(value)
         if known is None:
             known = self.scrub(value) == value and not rules.has_token(value, short=True)

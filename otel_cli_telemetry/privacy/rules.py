@@ -239,34 +239,30 @@ def _harmless_patterns() -> tuple[re.Pattern[str], ...]:
     return patterns
 
 
-def _class_of(ch: str) -> int:
-    if "a" <= ch <= "z":
-        return 1
-    if "A" <= ch <= "Z":
-        return 2
-    if "0" <= ch <= "9":
-        return 3
-    return 0
+# Each character as its class: l(ower), u(pper), d(igit), or a space for anything else.
+_CLASSES = str.maketrans(
+    {
+        **dict.fromkeys(map(ord, "abcdefghijklmnopqrstuvwxyz"), "l"),
+        **dict.fromkeys(map(ord, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "u"),
+        **dict.fromkeys(map(ord, "0123456789"), "d"),
+        **dict.fromkeys(map(ord, "+/_=.-"), " "),
+    }
+)
+# Adjacent class changes that count: all but upper -> lower (CamelCase). A pair of two
+# different characters cannot overlap itself, so str.count counts every occurrence.
+_TRANSITIONS = ("ld", "dl", "ud", "du", "lu")
 
 
 def looks_random(candidate: str) -> bool:
     """Whether one candidate (a run or a part of one) is a token, per ``entropy.description``."""
     settings = _index.ENTROPY
-    classes: set[int] = set()
-    alnum = 0
-    transitions = 0
-    previous = 0
-    for ch in candidate:
-        kind = _class_of(ch)
-        if kind:
-            alnum += 1
-            classes.add(kind)
-            # A class change between adjacent letters/digits, except upper -> lower.
-            if previous and kind != previous and not (previous == 2 and kind == 1):
-                transitions += 1
-        previous = kind
-    if alnum < settings["min_alnum"] or len(classes) < settings["min_classes"]:
+    shape = candidate.translate(_CLASSES)
+    alnum = len(shape) - shape.count(" ")
+    if alnum < settings["min_alnum"]:
         return False
+    if sum(kind in shape for kind in "lud") < settings["min_classes"]:
+        return False
+    transitions = sum(shape.count(pair) for pair in _TRANSITIONS)
     if transitions < settings["min_transition_ratio"] * alnum:
         return False
     if _entropy(candidate) < settings["min_bits_per_char"]:
@@ -321,8 +317,8 @@ def replace_tokens(text: str) -> str:
     """``text`` with every run that is a token replaced by the entropy placeholder."""
     global _run_regex
     minimum = _index.ENTROPY["min_length"]
-    if len(text) < minimum:
-        return text
+    if len(text) < minimum or (len(text) <= 256 and not has_token(text)):
+        return text  # the common case (a short value): no regex at all
     regex = _run_regex
     if regex is None:
         import re
