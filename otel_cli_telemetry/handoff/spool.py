@@ -34,7 +34,7 @@ import stat
 import time
 from typing import Any
 
-from .._files import append_line, ensure_dir, write_atomic
+from .._files import append_line, ensure_dir, temp_path, write_atomic, write_new
 from ..paths import Paths
 
 MAX_RECORDS = 1000
@@ -53,9 +53,9 @@ QUARANTINE_MAX_FILES = 16
 #: Writers take the spool lock once this close to the count cap (concurrent commands could
 #: otherwise each see room for one more record and all write it).
 LOCK_NEAR_CAP = 64
-#: How long a writer near the cap tries for the spool lock before writing without it (and
-#: trimming after): a holder stopped by Ctrl-Z must never block a command.
-_LOCK_TRIES = 50
+#: How long (s) a writer near the cap tries for the spool lock before writing without it
+#: (and trimming after): a holder stopped by Ctrl-Z must never block a command for long.
+_LOCK_WAIT_S = 0.25
 SUFFIX = ".json"
 TRACES_DONE_SUFFIX = ".t.json"
 _STALE_TEMP_S = 3600
@@ -107,39 +107,71 @@ def write(paths: Paths, line: bytes) -> bool:
         add_drops(paths, 1)
         return False
     lock_fd: int | None = None
+    tmp = ""
     try:
         waiting = count(paths)
         near_cap = waiting >= MAX_RECORDS - LOCK_NEAR_CAP
-        if near_cap:
-            lock_fd = _take_spool_lock(paths)
-        if near_cap or (waiting >= CHECK_CAPS_FROM and waiting % 16 == 0):
-            enforce_caps(paths, reserve=1)
+        if waiting >= CHECK_CAPS_FROM and waiting % 16 == 0:
+            enforce_caps(paths)  # bytes and age: a scan with one stat per file
         name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}{SUFFIX}"
-        write_atomic(os.path.join(paths.spool_dir, name), line)
-        if near_cap and lock_fd is None:  # written without the lock: trim back to the cap
+        final = os.path.join(paths.spool_dir, name)
+        if not near_cap:
+            write_atomic(final, line)
+            return True
+        # Near the cap: the record is written first, then, holding the lock only for a
+        # listing and a rename, the oldest make room and it takes its place.
+        ensure_dir(paths.spool_dir)
+        tmp = temp_path(final)
+        write_new(tmp, line)
+        lock_fd = _take_spool_lock(paths)
+        _make_room(paths)
+        os.replace(tmp, final)
+        tmp = ""
+        if lock_fd is None:  # written without the lock: trim back to the cap
             enforce_caps(paths)
     except Exception:  # whatever the spool holds, the record is counted
         add_drops(paths, 1)
         return False
     finally:
+        if tmp:
+            remove(tmp)
         if lock_fd is not None:
             os.close(lock_fd)
     return True
 
 
 def _take_spool_lock(paths: Paths) -> int | None:
-    """The spool lock's descriptor, or None if it stayed busy for a few milliseconds."""
+    """The spool lock's descriptor, or None if it stayed busy for :data:`_LOCK_WAIT_S`."""
     from ..delivery.lock import try_lock_fd
 
-    for _ in range(_LOCK_TRIES):
+    give_up = time.monotonic() + _LOCK_WAIT_S
+    while True:
         try:
             fd = try_lock_fd(os.path.join(paths.root, "spool.lock"))
         except OSError:
             return None
-        if fd is not None:
+        if fd is not None or time.monotonic() >= give_up:
             return fd
-        time.sleep(0.001)
-    return None
+        time.sleep(0.0005)
+
+
+def _make_room(paths: Paths) -> None:
+    """Delete the oldest records (counted, with what they carried) so one more fits under
+    the count cap. Only the listing's names: quick enough to hold a lock."""
+    try:
+        names = sorted(name for name in os.listdir(paths.spool_dir) if _is_record(name))
+    except OSError:
+        return
+    dropped = carried = 0
+    try:
+        for name in names[: max(0, len(names) + 1 - MAX_RECORDS)]:
+            path = os.path.join(paths.spool_dir, name)
+            inherited = carried_drops(path)
+            if remove(path):
+                dropped += 1
+                carried += inherited
+    finally:
+        add_drops(paths, dropped + carried)
 
 
 def entries(paths: Paths) -> list[SpoolEntry]:
