@@ -153,18 +153,18 @@ def test_a_full_spool_whose_oldest_file_is_poison_still_takes_and_counts(
     root = state_dir(env, APP)
     paths = Paths(str(root))
     spool_records(root, spool.MAX_RECORDS - 1, first=1)
-    (root / "spool" / f"{0:020d}-1-deep00.json").write_bytes(b"{" * 100_000)
+    (root / "spool" / f"{0:020d}-1-deep00.json").write_bytes(b'{"a":' * 50_000)
     assert spool.count(paths) == spool.MAX_RECORDS
     result = run_app("click_app.py", ["deploy"], env)
     assert result.returncode == 0
     assert result.stderr == b"warning: ok\n"
+    assert spool.pending_drops(paths) == 1, "the evicted poison file is counted"
     history = (root / "records.jsonl").read_text().splitlines()
     assert len(history) == 1
     span_id = json.loads(history[0])["span_id"]
     spooled = [json.loads((root / "spool" / name).read_text()) for name in spool_files(env, APP)]
     assert span_id in {r["span_id"] for r in spooled}, "the new record is in the spool"
     assert len(spooled) == spool.MAX_RECORDS
-    assert spool.pending_drops(paths) == 1, "the evicted poison file is counted"
 
 
 # -- 2. an oversized junk file ----------------------------------------------------------------
