@@ -12,9 +12,17 @@ Guarantees, each one a failure seen in another CLI's telemetry:
   it never spins: a pass that makes no progress (a record that can be neither loaded nor
   deleted, an accepted record that cannot be deleted) ends the run;
 - deletes a record only after the backend accepted it (at-least-once); a record whose span
-  was accepted but whose metrics were not is retried for its metrics only;
-- a drainer that crashes or cannot even build its exporter opens the breaker, so a broken
-  setup costs one process per backoff period, not one per command;
+  was accepted but whose metrics were not is retried for its metrics only; a batch sent but
+  not confirmed is retried as the same request (same records, same metrics window);
+- counts in records: a refused or undeliverable record is one drop, an OTLP partial success
+  is converted from items to records (see :func:`_count_refused`);
+- never blocks on what it finds in the spool: files that are not deliverable records are
+  quarantined (``spool.quarantine``);
+- its own deadline is not an endpoint failure: a request cut short by it, after the
+  endpoint accepted something in this run, leaves the breaker closed;
+- a drainer that crashes, cannot even build its exporter, or hangs until its watchdog ends
+  it opens the breaker, so a broken setup costs one process per backoff period, not one per
+  command;
 - never writes to a terminal: it is started with every standard stream on ``/dev/null``,
   closes any other descriptor it inherited, leaves the CLI's working directory, and records
   what it did in the delivery log (rotated, bounded).
