@@ -278,21 +278,14 @@ def _deliver_batch(
     report: DrainReport,
 ) -> Outcome:
     """Send one batch's spans, then its metrics; delete the records once both are accepted."""
-    from . import convert
-    from .transport import OK, REJECT, RETRY, TOO_LARGE, Outcome
+    from .transport import OK, REJECT, RETRY, TOO_LARGE
 
     pending = [(e, r) for e, r in loaded if not e.traces_done]
     if pending:
-        spans = []
-        for entry, record in list(pending):
-            try:
-                spans.extend(convert.to_spans(record))
-            except Exception as exc:  # validated, so unexpected: drop this one, not the batch
-                _log(paths, signal="traces", outcome="convert_error", error=repr(exc)[:200])
-                _drop(paths, [(entry, record)], report, Outcome(OK))
-                loaded.remove((entry, record))
-                pending.remove((entry, record))
+        spans = _encode(paths, transport.encode_traces, pending, loaded, report, "traces")
         if not loaded:
+            from .transport import Outcome
+
             return Outcome(OK)
     if pending:
         outcome = transport.send_traces(spans, timeout=max(0.05, deadline - time.time()))
@@ -309,7 +302,20 @@ def _deliver_batch(
     end_ns = time.time_ns()
     start_ns = state.metrics_cursor_ns or min(r["start_ns"] for _, r in loaded)
     start_ns = min(start_ns, end_ns - 1)
-    metrics = convert.to_metrics((r for _, r in loaded), start_ns, end_ns)
+    temporality = _temporality()
+    totals = _load_totals(paths) if temporality == "cumulative" else None
+    metrics = _encode(
+        paths,
+        lambda records: transport.encode_metrics(records, start_ns, end_ns, temporality, totals),
+        list(loaded),
+        loaded,
+        report,
+        "metrics",
+    )
+    if not loaded:
+        from .transport import Outcome
+
+        return Outcome(OK)
     outcome = transport.send_metrics(metrics, timeout=max(0.05, deadline - time.time()))
     _log_outcome(paths, "metrics", len(loaded), outcome)
     if outcome.kind in (RETRY, TOO_LARGE):
@@ -319,6 +325,9 @@ def _deliver_batch(
     if outcome.rejected:
         spool.add_drops(paths, outcome.rejected)
         report.dropped += outcome.rejected
+    if totals is not None:
+        totals.commit()
+        totals.save(encode_totals_path(paths))
     for entry, _ in loaded:
         if spool.remove(entry.path):
             report.delivered += 1
@@ -326,6 +335,54 @@ def _deliver_batch(
     state.record_success()
     state.save(paths)
     return outcome  # type: ignore[no-any-return]
+
+
+def _temporality() -> str:
+    """Metric temporality for this process (the CLI's environment reaches the drainer)."""
+    from .encode import temporality_from
+
+    return temporality_from(os.environ)
+
+
+def encode_totals_path(paths: Paths) -> str:
+    """The cumulative totals file of a state dir (see ``encode.CumulativeTotals``)."""
+    return os.path.join(paths.root, "metrics_cumulative.json")
+
+
+def _load_totals(paths: Paths) -> Any:
+    from .encode import CumulativeTotals
+
+    return CumulativeTotals.load(encode_totals_path(paths))
+
+
+def _encode(
+    paths: Paths,
+    encoder: Callable[[list[dict[str, Any]]], Any],
+    pending: list[tuple[spool.SpoolEntry, dict[str, Any]]],
+    loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]],
+    report: DrainReport,
+    signal: str,
+) -> Any:
+    """``encoder`` applied to the records of ``pending``. Should that fail (validated
+    records, so only a damaged file that validation let through, e.g. a lone surrogate in a
+    string), each record is tried alone: the ones that fail are dropped and counted, and
+    removed from ``pending`` and ``loaded``; the rest are encoded together."""
+    from .transport import OK, Outcome
+
+    try:
+        return encoder([r for _, r in pending])
+    except Exception:
+        pass
+    for item in list(pending):
+        try:
+            encoder([item[1]])
+        except Exception as exc:
+            _log(paths, signal=signal, outcome="encode_error", error=repr(exc)[:200])
+            _drop(paths, [item], report, Outcome(OK))
+            pending.remove(item)
+            if item in loaded:
+                loaded.remove(item)
+    return encoder([r for _, r in pending])
 
 
 def _log_outcome(paths: Paths, signal: str, records: int, outcome: Outcome) -> None:
