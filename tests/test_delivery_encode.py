@@ -244,7 +244,8 @@ def test_a_realistic_batch_is_identical_and_complete() -> None:
     command, build, upload = ours.resource_spans[0].scope_spans[0].spans
     assert command.parent_span_id.hex() == "a3ce929d0e0e4736"
     assert command.flags == 0x300  # the parent is remote (TRACEPARENT), and we say we know
-    assert build.flags == 0x100 and upload.status.code == 2 and build.status.code == 0
+    assert build.flags == 0x100
+    assert (build.status.code, upload.status.code) == (0, 2)
     assert ours.resource_spans[1].scope_spans[0].spans[0].flags == 0x100
     assert ours.resource_spans[0].scope_spans[0].scope.name == "otel_cli_telemetry"
     metrics = _lean_metrics(records, 1, 2)
@@ -257,9 +258,8 @@ def test_a_realistic_batch_is_identical_and_complete() -> None:
 
 def test_records_from_a_real_cli_are_identical(cli_env: dict[str, str], tmp_path: Any) -> None:
     """What the hand-off of a real click CLI spools, encoded both ways."""
-    from support import run_app, wait_for_drainer
-
     from otlp_receiver import refused_endpoint
+    from support import run_app, wait_for_drainer
 
     env = {**cli_env, "CLICKAPP_TELEMETRY": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
     for args in (["deploy"], ["deploy", "--do", "raise", "-f"], ["stage", "new", "x"]):
@@ -335,8 +335,14 @@ def _counter_record(value: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("cumulative", "cumulative"), ("CUMULATIVE ", "cumulative"), ("delta", "delta"),
-     ("lowmemory", "delta"), ("", "delta"), ("bogus", "delta")],
+    [
+        ("cumulative", "cumulative"),
+        ("CUMULATIVE ", "cumulative"),
+        ("delta", "delta"),
+        ("lowmemory", "delta"),
+        ("", "delta"),
+        ("bogus", "delta"),
+    ],
 )
 def test_temporality_preference(value: str, expected: str) -> None:
     env = {encode.TEMPORALITY_ENV: value}
@@ -353,7 +359,7 @@ def test_a_lone_surrogate_cannot_be_encoded() -> None:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(st.text(alphabet="ab=,%20 \t;\"\\Xx-_:/é+2\r\n", max_size=20))
+@given(st.text(alphabet='ab=,%20 \t;"\\Xx-_:/é+2\r\n', max_size=20))
 def test_header_parser_agrees_with_the_sdk(value: str) -> None:
     logging.getLogger("opentelemetry.util.re").disabled = True
     assert parse_headers(value) == dict(parse_env_headers(value, liberal=True))

@@ -261,9 +261,7 @@ def metrics_request(
     aggregated: Aggregate, start_ns: int, end_ns: int, temporality: str = DELTA
 ) -> ExportMetricsServiceRequest:
     """One request with every aggregated series as points over ``[start_ns, end_ns]``."""
-    wire_temporality = (
-        _TEMPORALITY_CUMULATIVE if temporality == CUMULATIVE else _TEMPORALITY_DELTA
-    )
+    wire_temporality = _TEMPORALITY_CUMULATIVE if temporality == CUMULATIVE else _TEMPORALITY_DELTA
     request = ExportMetricsServiceRequest()
     for resource, metrics in aggregated:
         resource_metrics = request.resource_metrics.add()
