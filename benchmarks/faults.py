@@ -94,6 +94,7 @@ class Scenario:
             f"{app.upper()}_TELEMETRY": "1",
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.rx.endpoint,
             "OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME": MAX_RUNTIME,
+            "OTEL_CLI_TELEMETRY_DRAINER_LINGER": "0.3",  # drainers leave soon after
         }
         self.root = workdir / "state" / app / "otel-cli-telemetry"
         self.paths = Paths(str(self.root))

@@ -1,4 +1,12 @@
-"""The drainer: delivers the spool, then exits. Detached locally, in-process in CI and ``flush``.
+"""The drainer: delivers the spool, serves the burst of commands that follows, then exits.
+
+Detached locally (started by the first command of a session), in-process in CI and ``flush``.
+The detached drainer stays a short while after the spool went empty (``--linger``, default
+:data:`DEFAULT_LINGER_S`), watching the spool directory with one ``stat`` every
+:data:`DEFAULT_POLL_S`, and delivers each new record as it comes: a session of commands
+pays for one interpreter start and one import of the encoder, not one per command, and a
+record reaches the backend within about half a second. Every command meanwhile finds the
+lock held and starts nothing.
 
 Guarantees, each one a failure seen in another CLI's telemetry:
 
@@ -8,7 +16,9 @@ Guarantees, each one a failure seen in another CLI's telemetry:
   was finishing (the CLI that wrote it saw the lock held and started nothing);
 - bounded: each request by its timeout, the whole run by ``--max-runtime`` (a watchdog ends
   the process, which also frees the lock);
-- exits when the spool is empty, and never retries an endpoint while the breaker is open;
+- exits once the spool stayed empty for the linger time, when telemetry is disabled
+  (``disable`` writes the state file and deletes the spool), at its first failed delivery
+  (the breaker opens), and never retries an endpoint while the breaker is open;
   it never spins: a pass that makes no progress (a record that can be neither loaded nor
   deleted, an accepted record that cannot be deleted) ends the run;
 - deletes a record only after the backend accepted it (at-least-once); a record whose span
@@ -53,6 +63,13 @@ DEFAULT_MAX_RUNTIME_S = 60.0
 #: Overrides ``--max-runtime``'s default (seconds): for tests, and for slow links.
 MAX_RUNTIME_ENV = "OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME"
 BATCH_SIZE = 256
+#: How long the detached drainer stays after the spool went empty, waiting for the next
+#: command's record (seconds without a new record); see :func:`drain`'s ``linger_s``.
+DEFAULT_LINGER_S = 20.0
+#: Overrides :data:`DEFAULT_LINGER_S` (0 turns lingering off: one drain per start).
+LINGER_ENV = "OTEL_CLI_TELEMETRY_DRAINER_LINGER"
+#: How often a lingering drainer looks at the spool (seconds): the added delivery latency.
+DEFAULT_POLL_S = 0.5
 #: The delivery log is rotated once past this size (one ``.1`` kept).
 LOG_MAX_BYTES = 1024 * 1024
 
@@ -76,6 +93,7 @@ class DrainReport:
     accepted: int = 0
     #: The last request's timeout was cut to what was left before the deadline.
     cut_short: bool = False
+    served_bursts: int = 0  # times a lingering drainer woke up for new records
 
 
 def _log(paths: Paths, **entry: Any) -> None:
@@ -101,6 +119,8 @@ def drain(
     respect_breaker: bool = True,
     progress: Callable[[int, int], None] | None = None,
     lock: DrainerLock | None = None,
+    linger_s: float = 0.0,
+    poll_s: float = DEFAULT_POLL_S,
 ) -> DrainReport:
     """Deliver spooled records until the spool is empty, delivery fails, or ``deadline``.
 
@@ -108,6 +128,13 @@ def drain(
     then reads the standard ``OTEL_EXPORTER_OTLP_*`` variables. ``lock`` is a lock already
     held for us (the detached drainer's, taken by the CLI that started it); otherwise the
     lock is taken here, and if someone holds it the report says ``locked_out``.
+
+    ``linger_s`` > 0 (the detached drainer): once the spool is empty, keep the lock and
+    watch the spool for that long (one ``stat`` of its directory every ``poll_s``), deliver
+    what arrives, and leave only after ``linger_s`` without a new record, so a session of
+    commands pays for one drainer start. Every command in the meantime finds the lock held
+    and starts nothing. It also leaves as soon as telemetry is disabled (``disable`` writes
+    the state file and deletes the spool) and before ``deadline``.
     """
     report = DrainReport()
     transport: list[Any] = []  # built once, on first need
@@ -119,9 +146,22 @@ def drain(
                 report.locked_out = first
                 break
         try:
-            report.stopped = _drain_locked(
-                paths, transport, endpoint, protocol, deadline, respect_breaker, progress, report
-            )
+            while True:
+                report.stopped = _drain_locked(
+                    paths,
+                    transport,
+                    endpoint,
+                    protocol,
+                    deadline,
+                    respect_breaker,
+                    progress,
+                    report,
+                )
+                if report.stopped != EMPTY or linger_s <= 0:
+                    break
+                if not _wait_for_records(paths, deadline, linger_s, poll_s):
+                    break
+                report.served_bursts += 1
         finally:
             lock.release()
             lock = None
@@ -138,6 +178,51 @@ def drain(
         except Exception:
             pass
     return report
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _wait_for_records(paths: Paths, deadline: float, idle_s: float, poll_s: float) -> bool:
+    """Watch the spool until a record arrives (True), or ``idle_s`` pass without one, the
+    deadline comes, or telemetry is turned off (False).
+
+    Each poll is one ``stat`` of the spool directory (its mtime changes when a file is
+    added, renamed or removed in it) and one of the state file; the directory is listed
+    only when its mtime moved.
+    """
+    spool_seen = _mtime_ns(paths.spool_dir)
+    state_seen = _mtime_ns(paths.state_file)
+    until = min(deadline, time.time() + idle_s)
+    while True:
+        now = time.time()
+        if now >= until:
+            return False
+        time.sleep(min(poll_s, until - now))
+        state_now = _mtime_ns(paths.state_file)
+        if state_now != state_seen:
+            state_seen = state_now
+            if _telemetry_disabled(paths):
+                _log(paths, signal="drainer", outcome="disabled")
+                return False
+        spool_now = _mtime_ns(paths.spool_dir)
+        if spool_now is None:
+            return False  # the spool was removed (``disable``, an uninstall)
+        if spool_now != spool_seen:
+            spool_seen = spool_now
+            if spool.count(paths):
+                return True
+
+
+def _telemetry_disabled(paths: Paths) -> bool:
+    """Whether the user turned telemetry off with ``disable`` since we started."""
+    from ..gate.state import DENIED, State
+
+    return State.load(paths).consent == DENIED
 
 
 def _drain_locked(
@@ -309,8 +394,15 @@ def _count_refused(
 
 
 def _point_count(metrics: Any) -> int | None:
-    """Data points in an export (SDK ``MetricsData`` or an OTLP request); None if unknown."""
+    """Data points in an export (SDK ``MetricsData``, an OTLP request or its encoded
+    bytes); None if unknown."""
     try:
+        if isinstance(metrics, bytes):
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceRequest,
+            )
+
+            metrics = ExportMetricsServiceRequest.FromString(metrics)
         total = 0
         for resource_metrics in metrics.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
@@ -401,21 +493,14 @@ def _deliver_batch(
     report: DrainReport,
 ) -> Outcome:
     """Send one batch's spans, then its metrics; delete the records once both are accepted."""
-    from . import convert
-    from .transport import OK, REJECT, RETRY, TOO_LARGE, Outcome
+    from .transport import OK, REJECT, RETRY, TOO_LARGE
 
     pending = [(e, r) for e, r in loaded if not e.traces_done]
     if pending:
-        spans = []
-        for entry, record in list(pending):
-            try:
-                spans.extend(convert.to_spans(record))
-            except Exception as exc:  # validated, so unexpected: drop this one, not the batch
-                _log(paths, signal="traces", outcome="convert_error", error=repr(exc)[:200])
-                _drop(paths, [(entry, record)], report, Outcome(OK))
-                loaded.remove((entry, record))
-                pending.remove((entry, record))
+        spans = _encode(paths, transport.encode_traces, pending, loaded, report, "traces")
         if not loaded:
+            from .transport import Outcome
+
             return Outcome(OK)
     refused_records = 0
     if pending:
@@ -439,7 +524,20 @@ def _deliver_batch(
     # The window is fixed by the batch (not by the clock), so a retry sends the same points.
     start_ns = state.metrics_cursor_ns or min(r["start_ns"] for _, r in loaded)
     end_ns = max(start_ns + 1, *(r["end_ns"] for _, r in loaded))
-    metrics = convert.to_metrics((r for _, r in loaded), start_ns, end_ns)
+    temporality = _temporality()
+    totals = _load_totals(paths) if temporality == "cumulative" else None
+    metrics = _encode(
+        paths,
+        lambda records: transport.encode_metrics(records, start_ns, end_ns, temporality, totals),
+        list(loaded),
+        loaded,
+        report,
+        "metrics",
+    )
+    if not loaded:
+        from .transport import Outcome
+
+        return Outcome(OK)
     outcome = _send(transport.send_metrics, metrics, transport, deadline, report)
     _log_outcome(paths, "metrics", len(loaded), outcome)
     if outcome.kind in (RETRY, TOO_LARGE):
@@ -451,9 +549,12 @@ def _deliver_batch(
         report,
         [r for _, r in loaded],
         outcome.rejected,
-        items=_point_count(metrics),
+        items=_point_count(metrics) if outcome.rejected else None,
         already=refused_records,
     )
+    if totals is not None:
+        totals.commit()
+        totals.save(encode_totals_path(paths))
     for entry, _ in loaded:
         if spool.remove(entry.path):
             report.delivered += 1
@@ -462,6 +563,54 @@ def _deliver_batch(
     state.record_success()
     state.save(paths)
     return outcome
+
+
+def _temporality() -> str:
+    """Metric temporality for this process (the CLI's environment reaches the drainer)."""
+    from .encode import temporality_from
+
+    return temporality_from(os.environ)
+
+
+def encode_totals_path(paths: Paths) -> str:
+    """The cumulative totals file of a state dir (see ``encode.CumulativeTotals``)."""
+    return os.path.join(paths.root, "metrics_cumulative.json")
+
+
+def _load_totals(paths: Paths) -> Any:
+    from .encode import CumulativeTotals
+
+    return CumulativeTotals.load(encode_totals_path(paths))
+
+
+def _encode(
+    paths: Paths,
+    encoder: Callable[[list[dict[str, Any]]], Any],
+    pending: list[tuple[spool.SpoolEntry, dict[str, Any]]],
+    loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]],
+    report: DrainReport,
+    signal: str,
+) -> Any:
+    """``encoder`` applied to the records of ``pending``. Should that fail (validated
+    records, so only a damaged file that validation let through, e.g. a lone surrogate in a
+    string), each record is tried alone: the ones that fail are dropped and counted, and
+    removed from ``pending`` and ``loaded``; the rest are encoded together."""
+    from .transport import OK, Outcome
+
+    try:
+        return encoder([r for _, r in pending])
+    except Exception:
+        pass
+    for item in list(pending):
+        try:
+            encoder([item[1]])
+        except Exception as exc:
+            _log(paths, signal=signal, outcome="encode_error", error=repr(exc)[:200])
+            _drop(paths, [item], report, Outcome(OK))
+            pending.remove(item)
+            if item in loaded:
+                loaded.remove(item)
+    return encoder([r for _, r in pending])
 
 
 def _log_outcome(paths: Paths, signal: str, records: int, outcome: Outcome) -> None:
@@ -550,6 +699,38 @@ def max_runtime_default() -> float:
     return max(1.0, min(value, 600.0))
 
 
+def linger_default() -> float:
+    """How long the detached drainer lingers: :data:`LINGER_ENV` if valid (0-300 s), else
+    :data:`DEFAULT_LINGER_S`."""
+    raw = os.environ.get(LINGER_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_LINGER_S
+    except ValueError:
+        value = DEFAULT_LINGER_S
+    if math.isnan(value):
+        return DEFAULT_LINGER_S
+    return max(0.0, min(value, 300.0))
+
+
+def _log_cost(paths: Paths, report: DrainReport, started: float) -> None:
+    """The drainer's own cost, for ``doctor`` and the benchmarks: CPU time of this whole
+    process (interpreter start and imports included), per record delivered."""
+    times = os.times()
+    cpu_ms = (times.user + times.system) * 1000.0
+    records = report.delivered
+    _log(
+        paths,
+        signal="drainer",
+        outcome="exit",
+        stopped=report.stopped,
+        records=records,
+        bursts=report.served_bursts + (1 if records else 0),
+        cpu_ms=round(cpu_ms, 1),
+        cpu_ms_per_record=round(cpu_ms / records, 3) if records else None,
+        wall_s=round(time.time() - started, 2),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached drainer (``python -m otel_cli_telemetry.delivery.drainer``)."""
     parser = argparse.ArgumentParser(prog="otel-cli-telemetry-drainer")
@@ -559,7 +740,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", default=None)
     parser.add_argument("--max-runtime", type=float, default=None)
     parser.add_argument("--lock-fd", type=int, default=None)
+    parser.add_argument("--linger", type=float, default=None)
     args = parser.parse_args(argv)
+    started = time.time()
     if argv is None:  # a real detached run, not a test calling main()
         _close_inherited_fds(args.lock_fd)
         try:
@@ -590,13 +773,15 @@ def main(argv: list[str] | None = None) -> int:
         if not lock.adopt(args.lock_fd):
             lock = None  # not ours after all: try to take it like anyone else
     try:
-        drain(
+        report = drain(
             paths,
             endpoint=args.endpoint,
             protocol=args.protocol or resolve_protocol(os.environ),
             deadline=time.time() + max(0.5, max_runtime - 2.0),
             lock=lock,
+            linger_s=args.linger if args.linger is not None else linger_default(),
         )
+        _log_cost(paths, report, started)
     except Exception as exc:  # a drainer has no one to tell but its log, and the breaker
         error = f"{type(exc).__name__}: {exc}"[:200]
         _log(paths, signal="drainer", outcome="crash", error=error)

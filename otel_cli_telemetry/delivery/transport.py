@@ -1,11 +1,12 @@
 """OTLP transports with the outcome detail the drainer needs.
 
-HTTP (the default) encodes the SDK objects with OpenTelemetry's own protobuf encoders and
-POSTs them itself, because the breaker needs what the SDK exporter hides: the status code,
-``Retry-After``, and OTLP partial success. It honours the standard variables
-(``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT``, ``_HEADERS``, ``_COMPRESSION``,
-``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``, ``_TIMEOUT`` in seconds) and the
-usual proxy variables. gRPC uses the SDK's gRPC exporters (install the ``grpc`` extra).
+HTTP (the default) is the lean path: spool records are written as OTLP protobuf directly
+(``encode``, no SDK objects, no SDK import) and POSTed here, because the breaker needs what
+the SDK exporter hides: the status code, ``Retry-After``, and OTLP partial success. It
+honours the standard variables (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT``,
+``_HEADERS``, ``_COMPRESSION``, ``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``,
+``_TIMEOUT`` in seconds) and the usual proxy variables. gRPC uses the SDK's gRPC exporters
+(install the ``grpc`` extra), fed with SDK objects (``convert``).
 
 What each answer means for the data (the drainer acts on :class:`Outcome`):
 
@@ -32,22 +33,18 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.sdk.metrics.export import MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.util.re import parse_env_headers
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from . import encode
+from .encode import ExportMetricsServiceResponse, ExportTraceServiceResponse
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricsData
+    from opentelemetry.sdk.trace import ReadableSpan
 
 DEFAULT_TIMEOUT_S = 5.0
 MAX_TIMEOUT_S = 10.0
@@ -143,6 +140,38 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+#: RFC 9110 token characters: what a header name may be made of.
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+#: W3C Baggage value characters, plus the space that other SDKs accept unencoded.
+_VALUE_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - frozenset('",;\\')
+
+
+def parse_headers(value: str) -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS``: ``key=value`` pairs separated by commas.
+
+    The format of the OpenTelemetry environment variable specification (W3C Baggage's,
+    without properties): names are tokens, lower-cased; values are percent-decoded, and a
+    value with a plain space (as other SDKs accept) is taken as written. Malformed pairs are
+    skipped. The same result as the Python SDK's ``parse_env_headers(..., liberal=True)``
+    (a test compares them), without importing it (it loads ``typing_extensions``).
+    """
+    from urllib.parse import unquote
+
+    headers: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, val = item.strip().partition("=")
+        key, val = key.strip(" \t"), val.strip(" \t")
+        if not sep or not key or not set(key) <= _TOKEN_CHARS or not set(val) <= _VALUE_CHARS:
+            continue
+        if " " in val:
+            headers[key.lower()] = val
+        else:
+            headers[unquote(key).strip().lower()] = unquote(val).strip()
+    return headers
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Never follow a redirect: the 3xx surfaces as an ``HTTPError`` (data kept)."""
 
@@ -183,10 +212,8 @@ class HttpTransport:
 
     @staticmethod
     def _headers_for(env: Mapping[str, str], signal: str) -> dict[str, str]:
-        headers = dict(parse_env_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""), liberal=True))
-        headers.update(
-            parse_env_headers(env.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", ""), liberal=True)
-        )
+        headers = parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+        headers.update(parse_headers(env.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "")))
         return headers
 
     def _ssl_for(self, env: Mapping[str, str], signal: str) -> ssl.SSLContext | None:
@@ -202,14 +229,46 @@ class HttpTransport:
             context.load_cert_chain(cert, key or None)
         return context
 
-    def send_traces(self, spans: Sequence[ReadableSpan], timeout: float | None = None) -> Outcome:
-        """Export spans; partial success is read from the response."""
-        body = encode_spans(spans).SerializeToString()
+    @staticmethod
+    def encode_traces(records: Iterable[dict[str, Any]]) -> bytes:
+        """The request body for these validated spool records' spans (lean path)."""
+        return encode.encode_spans(records)
+
+    @staticmethod
+    def encode_metrics(
+        records: Iterable[dict[str, Any]],
+        start_ns: int,
+        end_ns: int,
+        temporality: str = encode.DELTA,
+        totals: encode.CumulativeTotals | None = None,
+    ) -> bytes:
+        """The request body for these validated spool records' metric points (lean path)."""
+        return encode.encode_metrics(records, start_ns, end_ns, temporality, totals)
+
+    def send_traces(
+        self, spans: bytes | Sequence[ReadableSpan], timeout: float | None = None
+    ) -> Outcome:
+        """Export spans (a body from :meth:`encode_traces`, or SDK spans); partial success is
+        read from the response."""
+        if isinstance(spans, (bytes, bytearray)):
+            body = bytes(spans)
+        elif not spans:
+            body = b""  # an empty ExportTraceServiceRequest (``doctor``'s probe)
+        else:
+            from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+            body = encode_spans(spans).SerializeToString()
         return self._export("TRACES", body, timeout, ExportTraceServiceResponse, "rejected_spans")
 
-    def send_metrics(self, data: MetricsData, timeout: float | None = None) -> Outcome:
-        """Export metrics; partial success is read from the response."""
-        body = encode_metrics(data).SerializeToString()
+    def send_metrics(self, data: bytes | MetricsData, timeout: float | None = None) -> Outcome:
+        """Export metrics (a body from :meth:`encode_metrics`, or SDK ``MetricsData``);
+        partial success is read from the response."""
+        if isinstance(data, (bytes, bytearray)):
+            body = bytes(data)
+        else:
+            from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+            body = encode_metrics(data).SerializeToString()
         return self._export(
             "METRICS", body, timeout, ExportMetricsServiceResponse, "rejected_data_points"
         )
@@ -325,6 +384,30 @@ class GrpcTransport:
         self._metrics = OTLPMetricExporter(endpoint=base, timeout=self.timeout)
 
     configured = True
+
+    @staticmethod
+    def encode_traces(records: Iterable[dict[str, Any]]) -> list[ReadableSpan]:
+        """SDK spans for these validated records (the SDK's gRPC exporter takes nothing else)."""
+        from .convert import to_spans
+
+        return [span for record in records for span in to_spans(record)]
+
+    @staticmethod
+    def encode_metrics(
+        records: Iterable[dict[str, Any]],
+        start_ns: int,
+        end_ns: int,
+        temporality: str = encode.DELTA,
+        totals: encode.CumulativeTotals | None = None,
+    ) -> MetricsData:
+        """SDK ``MetricsData`` for these validated records' metric points."""
+        from .convert import aggregate, metrics_data
+
+        aggregated = aggregate(records)
+        if temporality == encode.CUMULATIVE and totals is not None:
+            aggregated = totals.fold(aggregated, start_ns)
+            start_ns = totals.folded_start_ns
+        return metrics_data(aggregated, start_ns, end_ns, temporality)
 
     def tls_summary(self, signal: str = "TRACES") -> str:
         """How the channel is secured, for ``doctor`` (as the SDK's exporter decides)."""
