@@ -22,9 +22,17 @@ Guarantees, each one a failure seen in another CLI's telemetry:
   it never spins: a pass that makes no progress (a record that can be neither loaded nor
   deleted, an accepted record that cannot be deleted) ends the run;
 - deletes a record only after the backend accepted it (at-least-once); a record whose span
-  was accepted but whose metrics were not is retried for its metrics only;
-- a drainer that crashes or cannot even build its exporter opens the breaker, so a broken
-  setup costs one process per backoff period, not one per command;
+  was accepted but whose metrics were not is retried for its metrics only; a batch sent but
+  not confirmed is retried as the same request (same records, same metrics window);
+- counts in records: a refused or undeliverable record is one drop, an OTLP partial success
+  is converted from items to records (see :func:`_count_refused`);
+- never blocks on what it finds in the spool: files that are not deliverable records are
+  quarantined (``spool.quarantine``);
+- its own deadline is not an endpoint failure: a request cut short by it, after the
+  endpoint accepted something in this run, leaves the breaker closed;
+- a drainer that crashes, cannot even build its exporter, or hangs until its watchdog ends
+  it opens the breaker, so a broken setup costs one process per backoff period, not one per
+  command;
 - never writes to a terminal: it is started with every standard stream on ``/dev/null``,
   closes any other descriptor it inherited, leaves the CLI's working directory, and records
   what it did in the delivery log (rotated, bounded).
@@ -80,6 +88,10 @@ class DrainReport:
         self.last_outcome: Outcome | None = None
         self.errors: list[str] = []
         self.stopped = ""
+        #: Requests the endpoint accepted in this run (it is alive and answering).
+        self.accepted = 0
+        #: The last request's timeout was cut to what was left before the deadline.
+        self.cut_short = False
         self.served_bursts = 0  # times a lingering drainer woke up for new records
 
 
@@ -95,20 +107,6 @@ def _log(paths: Paths, **entry: Any) -> None:
         append_line(path, json.dumps({"t": round(time.time(), 3), **entry}).encode())
     except (OSError, ValueError, TypeError):
         pass
-
-
-def _load(entry: spool.SpoolEntry) -> dict[str, Any] | None:
-    """The record in ``entry``, validated; None if it is unreadable, corrupt or foreign."""
-    from . import convert
-
-    try:
-        with open(entry.path, "rb") as handle:
-            raw = handle.read(spool.MAX_RECORD_BYTES + 1)
-        if len(raw) > spool.MAX_RECORD_BYTES:
-            return None
-        return convert.validate(json.loads(raw))
-    except (OSError, ValueError, RecursionError):
-        return None
 
 
 def drain(
@@ -261,22 +259,29 @@ def _drain_locked(
             queue = spool.entries(paths)
             if not queue:
                 return EMPTY
-        batch, queue = queue[:batch_size], queue[batch_size:]
+        batch, queue = _next_batch(queue, batch_size, state)
         loaded, progress_made = _load_batch(paths, batch, report)
         if not loaded:
             if progress_made:
                 continue
             _log(paths, signal="spool", outcome="stuck", error="cannot read or delete records")
             return STUCK
+        _remember_batch(paths, state, loaded)
         outcome = _deliver_batch(paths, transport[0], loaded, state, deadline, report)
         report.last_outcome = outcome
         if outcome.kind == TOO_LARGE:
+            state.pending_batch = []  # a new composition, smaller batches
             if len(loaded) > 1:
                 batch_size = max(1, len(loaded) // 4)
                 queue = [entry for entry, _ in loaded] + queue  # again, in smaller batches
                 continue
             _drop(paths, loaded, report, outcome)  # one record the backend will never take
             continue
+        if outcome.kind == RETRY and _cut_short_by_deadline(outcome, deadline, report):
+            # Our own time limit ended the request, not the endpoint (it answered earlier in
+            # this run): no breaker; the next drainer sends the same batch again.
+            _log(paths, signal="drainer", outcome="deadline", error=outcome.error)
+            return DEADLINE
         if outcome.kind == RETRY:
             state.record_failure(outcome.error, outcome.retry_after_s, endpoint=key)
             state.save(paths)
@@ -291,26 +296,151 @@ def _drain_locked(
     return DEADLINE
 
 
+def _stem(entry: spool.SpoolEntry) -> str:
+    """A record's name without its suffix: the same before and after ``mark_traces_done``."""
+    name = os.path.basename(entry.path)
+    cut = len(spool.TRACES_DONE_SUFFIX if entry.traces_done else spool.SUFFIX)
+    return name[:-cut]
+
+
+def _next_batch(
+    queue: list[spool.SpoolEntry], batch_size: int, state: DeliveryState
+) -> tuple[list[spool.SpoolEntry], list[spool.SpoolEntry]]:
+    """(the next batch, the rest of the queue).
+
+    A batch that was sent but not confirmed (a timeout, a 5xx, a kill) is sent again with
+    exactly the records it had, so the retry is the same request: the same spans and the
+    same metric points over the same time window, which a backend can recognise as a
+    duplicate instead of counting the deltas twice.
+    """
+    if state.pending_batch:
+        wanted = set(state.pending_batch)
+        again = [e for e in queue if _stem(e) in wanted]
+        if again:
+            rest = [e for e in queue if _stem(e) not in wanted]
+            return again[:batch_size], again[batch_size:] + rest
+        state.pending_batch = []
+    return queue[:batch_size], queue[batch_size:]
+
+
+def _remember_batch(
+    paths: Paths, state: DeliveryState, loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]]
+) -> None:
+    """Persist the composition of the batch about to be sent (see :func:`_next_batch`)."""
+    stems = [_stem(entry) for entry, _ in loaded]
+    if stems != state.pending_batch:
+        state.pending_batch = stems
+        state.save(paths)
+
+
+def _cut_short_by_deadline(outcome: Outcome, deadline: float, report: DrainReport) -> bool:
+    """Whether a failed request only ran out of the time this run had left.
+
+    A request without an answer (timeout) whose timeout was cut to the deadline, in a run
+    in which the endpoint already accepted something, says nothing against the endpoint.
+    A run in which nothing was accepted had its whole time limit: that is a failure.
+    """
+    return (
+        report.cut_short
+        and report.accepted > 0
+        and outcome.status is None
+        and time.time() >= deadline - 0.05
+    )
+
+
+def _send(
+    send: Callable[..., Outcome],
+    payload: Any,
+    transport: Any,
+    deadline: float,
+    report: DrainReport,
+) -> Outcome:
+    """One export request, its timeout cut to what is left before ``deadline``."""
+    from .transport import OK
+
+    left = max(0.05, deadline - time.time())
+    report.cut_short = left < getattr(transport, "timeout", float("inf"))
+    outcome = send(payload, timeout=left)
+    if outcome.kind == OK:
+        report.accepted += 1
+    return outcome
+
+
+def _count_refused(
+    paths: Paths,
+    report: DrainReport,
+    records: list[dict[str, Any]],
+    refused: int,
+    items: int | None,
+    already: int = 0,
+    carried: int = 0,
+) -> int:
+    """Count an OTLP partial success in records; returns the records counted.
+
+    The backend says how many items (spans, data points) it refused, not which: every
+    record is counted when all items were refused, else at most one record per refused
+    item (never more than the batch holds, ``already`` counted for its other signal). The
+    drop counts the batch's spans carried (``carried``) are passed on: one of them may
+    have been on a refused span (a count may then be reported twice, never lost).
+    """
+    if refused <= 0:
+        return 0
+    hit = len(records) if items is not None and refused >= items else min(refused, len(records))
+    hit = max(0, min(hit, len(records) - already))
+    spool.add_drops(paths, hit + carried)
+    report.dropped += hit
+    return hit
+
+
+def _point_count(metrics: Any) -> int | None:
+    """Data points in an export (SDK ``MetricsData``, an OTLP request or its encoded
+    bytes); None if unknown."""
+    try:
+        if isinstance(metrics, bytes):
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceRequest,
+            )
+
+            metrics = ExportMetricsServiceRequest.FromString(metrics)
+        total = 0
+        for resource_metrics in metrics.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    data = getattr(metric, "data", None)
+                    if data is None:  # an OTLP protobuf message: the oneof
+                        data = getattr(metric, metric.WhichOneof("data"))
+                    total += len(data.data_points)
+        return total
+    except Exception:
+        return None
+
+
 def _load_batch(
     paths: Paths, batch: list[spool.SpoolEntry], report: DrainReport
 ) -> tuple[list[tuple[spool.SpoolEntry, dict[str, Any]]], bool]:
-    """(the batch's deliverable records, whether any file left the spool). Corrupt or
-    foreign files are dropped and counted, with any drop count they carried."""
+    """(the batch's deliverable records, whether any file left the spool). Files that are
+    not deliverable records (corrupt, foreign, not regular, too large or deep) are
+    quarantined and counted, with any drop count they carried."""
+    from . import convert
+
     loaded: list[tuple[spool.SpoolEntry, dict[str, Any]]] = []
     progress_made = False
     for entry in batch:
-        record = _load(entry)
-        if record is not None:
-            loaded.append((entry, record))
+        value: Any = None
+        try:
+            value = spool.load(entry.path)
+            loaded.append((entry, convert.validate(value)))
             continue
-        inherited = spool.carried_drops(entry.path)
-        if spool.remove(entry.path):
-            spool.add_drops(paths, 1 + inherited)
+        except FileNotFoundError:
+            progress_made = True  # gone meanwhile (``disable`` deletes the spool)
+            continue
+        except Exception as exc:  # Unreadable, InvalidRecord, OSError, anything: set aside
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+        carried = spool.drops_in(value)
+        if spool.quarantine(paths, entry.path, carried):
             report.dropped += 1
             progress_made = True
-            _log(paths, signal="spool", outcome="corrupt_dropped")
-        elif not os.path.exists(entry.path):
-            progress_made = True  # gone meanwhile (``disable`` deletes the spool)
+            _log(paths, signal="spool", outcome="quarantined", error=reason)
     return loaded, progress_made
 
 
@@ -371,21 +501,28 @@ def _deliver_batch(
             from .transport import Outcome
 
             return Outcome(OK)
+    refused_records = 0
     if pending:
-        outcome = transport.send_traces(spans, timeout=max(0.05, deadline - time.time()))
+        outcome = _send(transport.send_traces, spans, transport, deadline, report)
         _log_outcome(paths, "traces", len(pending), outcome)
         if outcome.kind in (RETRY, TOO_LARGE):
-            return outcome  # type: ignore[no-any-return]
+            return outcome
         if outcome.kind == REJECT:
             return _drop(paths, loaded, report, outcome)
-        if outcome.rejected:  # partial success: those spans are lost, say so
-            spool.add_drops(paths, outcome.rejected)
-            report.dropped += outcome.rejected
+        records = [r for _, r in pending]
+        refused_records = _count_refused(
+            paths,
+            report,
+            records,
+            outcome.rejected,
+            items=sum(1 + len(r.get("phases", [])) for r in records),
+            carried=sum(spool.drops_in(r) for r in records) if outcome.rejected else 0,
+        )
         loaded[:] = [(spool.mark_traces_done(e), r) for e, r in loaded]
 
-    end_ns = time.time_ns()
+    # The window is fixed by the batch (not by the clock), so a retry sends the same points.
     start_ns = state.metrics_cursor_ns or min(r["start_ns"] for _, r in loaded)
-    start_ns = min(start_ns, end_ns - 1)
+    end_ns = max(start_ns + 1, *(r["end_ns"] for _, r in loaded))
     temporality = _temporality()
     totals = _load_totals(paths) if temporality == "cumulative" else None
     metrics = _encode(
@@ -400,15 +537,20 @@ def _deliver_batch(
         from .transport import Outcome
 
         return Outcome(OK)
-    outcome = transport.send_metrics(metrics, timeout=max(0.05, deadline - time.time()))
+    outcome = _send(transport.send_metrics, metrics, transport, deadline, report)
     _log_outcome(paths, "metrics", len(loaded), outcome)
     if outcome.kind in (RETRY, TOO_LARGE):
-        return outcome  # type: ignore[no-any-return]
+        return outcome
     if outcome.kind == REJECT:
         return _drop(paths, loaded, report, outcome)
-    if outcome.rejected:
-        spool.add_drops(paths, outcome.rejected)
-        report.dropped += outcome.rejected
+    _count_refused(
+        paths,
+        report,
+        [r for _, r in loaded],
+        outcome.rejected,
+        items=_point_count(metrics) if outcome.rejected else None,
+        already=refused_records,
+    )
     if totals is not None:
         totals.commit()
         totals.save(encode_totals_path(paths))
@@ -416,9 +558,10 @@ def _deliver_batch(
         if spool.remove(entry.path):
             report.delivered += 1
     state.metrics_cursor_ns = end_ns
+    state.pending_batch = []
     state.record_success()
     state.save(paths)
-    return outcome  # type: ignore[no-any-return]
+    return outcome
 
 
 def _temporality() -> str:
@@ -505,15 +648,27 @@ def _drop(
     return Outcome(OK, outcome.status, error=outcome.error, latency_ms=outcome.latency_ms)
 
 
-def _watchdog(seconds: float) -> None:
+def _watchdog(seconds: float, on_expiry: Callable[[], None] | None = None) -> None:
     """End this process after ``seconds`` whatever it is doing (frees the lock too).
 
-    A bare ``_thread`` (``threading`` costs a drainer ~3 ms to import) that sleeps, then
-    leaves with status 3; as a daemon it never delays an exit.
+    ``on_expiry`` runs first (the drainer opens the breaker: something hung that no
+    timeout bounds, and the next command must not start another drainer to hang the same
+    way); a second timer ends the process a second later should that hang as well.
+    Bare threads (``threading`` costs a drainer ~3 ms to import); they never delay an exit.
     """
+
+    def backstop() -> None:
+        time.sleep(1.0)
+        os._exit(3)
 
     def expire() -> None:
         time.sleep(seconds)
+        _thread.start_new_thread(backstop, ())
+        if on_expiry is not None:
+            try:
+                on_expiry()
+            except Exception:
+                pass
         os._exit(3)
 
     _thread.start_new_thread(expire, ())
@@ -633,10 +788,19 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, AttributeError):
             pass
     max_runtime = args.max_runtime if args.max_runtime else max_runtime_default()
-    _watchdog(max_runtime)
-    from ..config import resolve_protocol
+    from ..config import resolve_endpoint, resolve_protocol
 
     paths = Paths(args.state_dir)
+    endpoint_key = resolve_endpoint(args.endpoint, os.environ) or ""
+
+    def hung() -> None:
+        error = f"drainer still running after its {max_runtime:g} s limit"
+        _log(paths, signal="drainer", outcome="watchdog", error=error)
+        state = DeliveryState.load(paths)
+        state.record_failure(error, endpoint=endpoint_key)
+        state.save(paths)
+
+    _watchdog(max_runtime, hung)
     lock = None
     if args.lock_fd is not None:
         lock = DrainerLock(paths.lock_file)
@@ -656,13 +820,8 @@ def main(argv: list[str] | None = None) -> int:
         error = f"{type(exc).__name__}: {exc}"[:200]
         _log(paths, signal="drainer", outcome="crash", error=error)
         try:
-            from ..config import resolve_endpoint
-
             state = DeliveryState.load(paths)
-            state.record_failure(
-                f"drainer crashed: {error}",
-                endpoint=resolve_endpoint(args.endpoint, os.environ) or "",
-            )
+            state.record_failure(f"drainer crashed: {error}", endpoint=endpoint_key)
             state.save(paths)
         except Exception:
             pass

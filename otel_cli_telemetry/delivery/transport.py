@@ -10,7 +10,8 @@ honours the standard variables (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`
 
 What each answer means for the data (the drainer acts on :class:`Outcome`):
 
-- 2xx: accepted, deleted; OTLP partial success counts the refused items as drops. A 2xx
+- 2xx: accepted, deleted; OTLP partial success reports the refused items (the drainer
+  counts them as dropped records). A 2xx
   HTML page (a captive portal, a proxy's login page) is not an OTLP answer: kept, retried.
 - 408/429/5xx: kept, breaker opened, for ``Retry-After`` (seconds or HTTP date) if given.
 - 401/403/404/407 and redirects: a configuration problem, not the data's: kept, retried
