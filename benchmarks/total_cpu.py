@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -104,8 +103,8 @@ def main() -> int:
             "ours": {"DEPLOYCTL_TELEMETRY": "1"},
             "naive": {},
         }
-        for variant in variants:  # warm: bytecode
-            env = {**base, **variants[variant], "XDG_STATE_HOME": str(workdir / "warm")}
+        for variant, extra in variants.items():  # warm: bytecode
+            env = {**base, **extra, "XDG_STATE_HOME": str(workdir / "warm")}
             subprocess.run([sys.executable, str(copies[variant]), "stage", "list"], env=env,
                            capture_output=True, check=False)
         time.sleep(1)

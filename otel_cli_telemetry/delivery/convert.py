@@ -18,8 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ..capture.record import RECORD_VERSION
-from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC
+from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC, RECORD_VERSION
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import Metric, MetricsData
