@@ -30,10 +30,10 @@ from typing import Any
 
 import pytest
 
-from otel_cli_telemetry.capture.record import RECORD_VERSION
 from otel_cli_telemetry.delivery.lock import try_lock_fd
 from otel_cli_telemetry.handoff import spool
 from otel_cli_telemetry.paths import Paths
+from otel_cli_telemetry.schema import RECORD_VERSION
 from test_delivery_support import (
     app_env,
     breaker,
