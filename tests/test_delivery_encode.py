@@ -30,9 +30,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.util.re import parse_env_headers
 
-from otel_cli_telemetry.capture.record import RECORD_VERSION
 from otel_cli_telemetry.delivery import convert, encode
 from otel_cli_telemetry.delivery.transport import parse_headers
+from otel_cli_telemetry.schema import RECORD_VERSION
 
 # ---------------------------------------------------------------- strategies
 
