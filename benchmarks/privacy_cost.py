@@ -59,7 +59,8 @@ def typical():
             "os.version": "6.8.0-1014-azure", "host.arch": "amd64",
             "process.runtime.name": "cpython", "process.runtime.version": "3.11.7",
             "cli.installation.id": "0b3f5c2e-1d4a-4c6b-9a8e-7f6d5c4b3a21",
-            "cli.telemetry.schema_version": "2.3f2a9c0b", "telemetry.sdk.name": "otel_cli_telemetry",
+            "cli.telemetry.schema_version": "2.3f2a9c0b",
+            "telemetry.sdk.name": "otel_cli_telemetry",
             "telemetry.sdk.language": "python", "telemetry.sdk.version": "0.1.0",
         },
         "phases": [{"name": "build", "attributes": {}}, {"name": "upload", "attributes": {}}],
@@ -88,7 +89,9 @@ def worst_record():
 case = {"typical": typical, "worst-4k-text": worst_record}[sys.argv[1]]
 """
 
-TIMED = SETUP + r"""
+TIMED = (
+    SETUP
+    + r"""
 record = case()
 started = time.perf_counter_ns()
 allowlist.redact_record(record, schema, scrubber.scrub)
@@ -103,12 +106,16 @@ for _ in range(int(sys.argv[2])):
 warm.sort()
 print(json.dumps({"cold_us": cold, "warm_us": warm[len(warm) // 2], "rules_loaded": loaded}))
 """
+)
 
-CALLGRIND = SETUP + r"""
+CALLGRIND = (
+    SETUP
+    + r"""
 record = case()
 if sys.argv[2] == "1":
     allowlist.redact_record(record, schema, scrubber.scrub)
 """
+)
 
 
 def timed(case: str, repeats: int) -> dict[str, float]:

@@ -6,9 +6,9 @@
     python collector/generate-allowlist.py --app mycli --source src/mycli/telemetry.py -o -
 
 The app's module is not imported (importing a CLI runs its ``telemetry.init``): its
-module-level ``FIELDS`` dict literal and ``METRICS`` tuple of ``MetricSpec(...)`` calls are
-read with ``ast``. The YAML comes from
-``otel_cli_telemetry.schema_collector.render_collector_allowlist``.
+module-level ``FIELDS`` dict (descriptions, or ``telemetry.Enum(...)``-style kind calls with
+literal arguments) and ``METRICS`` tuple of ``MetricSpec(...)`` calls are read with ``ast``.
+The YAML comes from ``otel_cli_telemetry.admin.schema_collector.render_collector_allowlist``.
 """
 
 from __future__ import annotations
@@ -22,25 +22,42 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist  # noqa: E402
+from otel_cli_telemetry.privacy import kinds  # noqa: E402
 from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
-from otel_cli_telemetry.schema_collector import render_collector_allowlist  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "examples" / "deploy" / "deployctl.py"
 DEFAULT_OUTPUT = HERE / "allowlist.yaml"
 
 
-def declarations(source: Path) -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
+def _field(node: ast.expr) -> object:
+    """A field declaration: a literal (description or dict) or ``telemetry.Kind(...)``."""
+    if isinstance(node, ast.Call):
+        name = (
+            node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        )
+        constructor = getattr(kinds, str(name), None)
+        if constructor is None or str(name) not in kinds.KIND_CONSTRUCTORS:
+            raise ValueError(f"unsupported field declaration {ast.unparse(node)}")
+        args = [ast.literal_eval(a) for a in node.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        return constructor(*args, **kwargs)
+    return ast.literal_eval(node)
+
+
+def declarations(source: Path) -> tuple[dict[str, object], tuple[MetricSpec, ...]]:
     """(FIELDS, METRICS) as declared at module level in ``source``, without running it."""
     tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    fields: dict[str, str] = {}
+    fields: dict[str, object] = {}
     metrics: list[MetricSpec] = []
     for node in tree.body:
         if not isinstance(node, (ast.Assign, ast.AnnAssign)):
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         names = {t.id for t in targets if isinstance(t, ast.Name)}
-        if "FIELDS" in names and node.value is not None:
-            fields = dict(ast.literal_eval(node.value))
+        if "FIELDS" in names and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                fields[ast.literal_eval(key)] = _field(value)  # type: ignore[arg-type]
         if "METRICS" in names and isinstance(node.value, (ast.Tuple, ast.List)):
             for call in node.value.elts:
                 if not isinstance(call, ast.Call):

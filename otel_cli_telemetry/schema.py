@@ -17,6 +17,10 @@ from collections.abc import Mapping
 
 from .privacy.kinds import Field, field_from_declaration
 
+#: Version of the record format shared by capture (which writes it) and delivery (which
+#: reads it from the spool); the drainer refuses (and counts) other versions.
+RECORD_VERSION = 1
+
 #: Bumped when the built-in fields below change; part of every schema version.
 #: 2: kinds, and ``cli.telemetry.redacted``.
 BUILTIN_SCHEMA_REVISION = "2"
@@ -38,6 +42,8 @@ BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
     "cli.telemetry.dropped": "records dropped since the last delivered one (caps, errors)",
     "cli.telemetry.redacted": "values of this record replaced or dropped by the privacy layer "
     "(failed their kind, looked like a secret or personal data, or were not declared)",
+    "cli.telemetry.invalid_utf8": "how many captured strings were not valid UTF-8 (e.g. a "
+    "non-UTF-8 argument); their invalid characters were replaced with U+FFFD",
 }
 
 #: Resource attributes; anything else (including OTEL_RESOURCE_ATTRIBUTES) is dropped.
@@ -78,6 +84,7 @@ _BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "cli.telemetry.overhead_ms": ("number", False),
     "cli.telemetry.dropped": ("integer", False),
     "cli.telemetry.redacted": ("integer", False),
+    "cli.telemetry.invalid_utf8": ("integer", False),
     "service.name": ("identifier", False),
     "service.version": ("version", False),
     "os.type": ("identifier", False),
@@ -109,8 +116,8 @@ TRUSTED_BUILTINS = frozenset(
     {
         "process.exit.code", "process.pid", "cli.interactive", "cli.ci", "cli.ci.provider",
         "cli.agent", "cli.telemetry.overhead_ms", "cli.telemetry.dropped",
-        "cli.telemetry.redacted", "os.type", "os.version", "host.arch", "process.runtime.name",
-        "process.runtime.version", "cli.installation.id", "cli.telemetry.schema_version",
+        "cli.telemetry.redacted", "cli.telemetry.invalid_utf8", "os.type", "os.version",
+        "host.arch", "process.runtime.name", "process.runtime.version", "cli.installation.id", "cli.telemetry.schema_version",
         "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version",
     }
 )  # fmt: skip

@@ -2,7 +2,7 @@
 
 The record is plain data: W3C ids, times in ns since the epoch, the command path, option
 names, declared attributes, phases (child spans) and metric points. It becomes a dict in
-the versioned spool format (:data:`RECORD_VERSION`) only at the end, where the privacy
+the versioned spool format (``schema.RECORD_VERSION``) only at the end, where the privacy
 layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK objects later.
 """
 
@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
-
-#: Version of the spool/record format; the drainer refuses (and counts) other versions.
-RECORD_VERSION = 1
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -111,6 +108,7 @@ class CommandRecord:
         "parent_span_id",
         "phase_stack",
         "phases",
+        "pid",
         "span_id",
         "start_ns",
         "trace_id",
@@ -119,6 +117,7 @@ class CommandRecord:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "process" (implicit: argparse/generic), "click", "typer", "command"
+        self.pid = os.getpid()  # a forked child inherits the record but never ends it
         self.start_ns = time.time_ns()
         self.trace_id = new_trace_id()
         self.span_id = new_span_id()

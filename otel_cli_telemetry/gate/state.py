@@ -7,13 +7,10 @@ Reading creates nothing. A missing, unreadable or corrupt state file reads as "n
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._files import ensure_dir, read_json, write_json
+from .._files import ensure_dir, read_json, temp_path, write_json, write_new
 from ..paths import Paths
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -130,10 +127,9 @@ def installation_id(paths: Paths) -> str:
         return existing
     ensure_dir(paths.root)
     candidate = new_uuid4()
-    tmp = f"{paths.installation_id_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(candidate + "\n")
+    tmp = temp_path(paths.installation_id_file)
     try:
+        write_new(tmp, (candidate + "\n").encode())  # a full disk leaves no temp file
         try:
             os.link(tmp, paths.installation_id_file)
             return candidate
@@ -156,24 +152,10 @@ def installation_id(paths: Paths) -> str:
             pass
 
 
-def save_declaration(settings: Settings) -> None:
-    """Remember the app's declared fields and consent options, for the admin command.
+def save_declaration(paths: Paths, declaration: dict[str, Any]) -> None:
+    """Remember the app's declaration (``Settings.declaration()``) for the admin command.
 
-    Written only when they changed: one small read per run otherwise. The app's version is
-    stored only if it fits the version grammar and holds no secret (else its placeholder).
+    Written only when it changed: one small read per run otherwise.
     """
-    from ..privacy.kinds import safe_version
-
-    options = settings.options
-    data = {
-        "version": settings.schema.version,
-        "fields": {key: field.as_dict() for key, field in settings.schema.fields.items()},
-        "consent": options.consent,
-        "opt_out_env": list(options.opt_out_env),
-        "ask_share": options.ask_share,
-        "endpoint": options.endpoint,
-        "policy_url": options.policy_url,
-        "app_version": safe_version(options.version),
-    }
-    if read_json(settings.paths.schema_file) != data:
-        write_json(settings.paths.schema_file, data)
+    if read_json(paths.schema_file) != declaration:
+        write_json(paths.schema_file, declaration)

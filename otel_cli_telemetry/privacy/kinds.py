@@ -190,6 +190,18 @@ def Text(description: str, *, many: bool = False) -> Field:
     return Field("text", description, many=many)
 
 
+#: The public constructors by name (``Enum``...), for tools that read declarations.
+KIND_CONSTRUCTORS = (
+    "Enum",
+    "Identifier",
+    "Integer",
+    "Number",
+    "Bool",
+    "Version",
+    "Duration",
+    "Text",
+)
+
 _CONSTRUCTORS: dict[str, Callable[..., Field]] = {
     "enum": Enum,
     "identifier": Identifier,
