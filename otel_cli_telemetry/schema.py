@@ -117,7 +117,8 @@ TRUSTED_BUILTINS = frozenset(
         "process.exit.code", "process.pid", "cli.interactive", "cli.ci", "cli.ci.provider",
         "cli.agent", "cli.telemetry.overhead_ms", "cli.telemetry.dropped",
         "cli.telemetry.redacted", "cli.telemetry.invalid_utf8", "os.type", "os.version",
-        "host.arch", "process.runtime.name", "process.runtime.version", "cli.installation.id", "cli.telemetry.schema_version",
+        "host.arch", "process.runtime.name", "process.runtime.version", "cli.installation.id",
+        "cli.telemetry.schema_version",
         "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version",
     }
 )  # fmt: skip
