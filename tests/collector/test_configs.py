@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist
+from otel_cli_telemetry.privacy.kinds import Bool, Enum, Integer
 from otel_cli_telemetry.schema import MetricSpec, Schema
 
 pytestmark = pytest.mark.collector
@@ -24,14 +25,17 @@ INGEST = ("tls", "auth")
 #: The example app's declaration, as the issue states it (the source of truth is
 #: examples/deploy/deployctl.py; the test below checks the two agree).
 DEPLOYCTL_FIELDS = {
-    "workspace.projects": "number of projects in the workspace",
-    "workspace.stages": "number of stages in the project",
-    "deploy.functions.added": "functions added by the deploy",
-    "deploy.functions.updated": "functions updated by the deploy",
-    "deploy.functions.removed": "functions removed by the deploy",
-    "deploy.infrastructure_changed": "whether the deploy changed infrastructure, not only "
-    "function code",
-    "deploy.change": "kind of function change counted: added, updated or removed",
+    "workspace.projects": Integer("number of projects in the workspace"),
+    "workspace.stages": Integer("number of stages in the project"),
+    "deploy.functions.added": Integer("functions added by the deploy"),
+    "deploy.functions.updated": Integer("functions updated by the deploy"),
+    "deploy.functions.removed": Integer("functions removed by the deploy"),
+    "deploy.infrastructure_changed": Bool(
+        "whether the deploy changed infrastructure, not only function code"
+    ),
+    "deploy.change": Enum(
+        "kind of function change counted", values=["added", "updated", "removed"]
+    ),
 }
 DEPLOYCTL_METRIC_SHAPES = {
     ("deploy.bytes_uploaded", "counter", "By"),
