@@ -52,9 +52,15 @@ KNOWN_MODELS = frozenset(
     }
 )
 FIELDS = {
-    "gen_ai.request.model": "the model used (known public model names; others are 'other')",
-    "gen_ai.token.type": "input or output, for token counts",
-    "pairprog.edit_format": "which edit format was used: diff, whole or udiff",
+    "gen_ai.request.model": telemetry.Identifier(
+        "the model used (known public model names; others are 'other')"
+    ),
+    "gen_ai.token.type": telemetry.Enum(
+        "input or output, for token counts", values=["input", "output"]
+    ),
+    "pairprog.edit_format": telemetry.Enum(
+        "which edit format was used", values=["diff", "whole", "udiff"]
+    ),
 }
 NOTICE = (
     f"{APP} respects your privacy and never collects your code, prompts, chats, keys or any\n"

@@ -115,8 +115,10 @@ telemetry.init(
     app="repoctl",
     version="2.1.0",
     fields={
-        "deps.git.version": "version of git on PATH (from a cache refreshed daily in the "
-        "background, never measured during a command)",
+        "deps.git.version": telemetry.Identifier(
+            "version of git on PATH (from a cache refreshed daily in the "
+            "background, never measured during a command)"
+        ),
     },
     policy_url="https://example.com/repoctl/telemetry",
 )

@@ -27,7 +27,7 @@ import otel_cli_telemetry as telemetry
 telemetry.init(
     app="sst",
     version="2.43.6",
-    fields={"sst.machine.cpus": "number of logical CPUs of the machine"},
+    fields={"sst.machine.cpus": telemetry.Integer("number of logical CPUs of the machine")},
     opt_out_env=("SST_TELEMETRY_DISABLED",),
     policy_url="https://docs.sst.dev/anonymous-telemetry",
 )

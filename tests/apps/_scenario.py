@@ -19,7 +19,10 @@ def maybe_init(app: str) -> None:
         telemetry.init(
             app=app,
             version="0.0.1",
-            fields={"app.items": "items processed", "app.note": "a free-text note"},
+            fields={
+                "app.items": telemetry.Integer("items processed"),
+                "app.note": telemetry.Text("a free-text note"),
+            },
         )
 
 
