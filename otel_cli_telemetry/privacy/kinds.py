@@ -237,7 +237,8 @@ def field_from_declaration(key: str, declared: object) -> Field:
                 return Field("identifier", declared.get("description", ""), implicit=True)
             if kind not in _CONSTRUCTORS:
                 raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-            arguments: dict[str, Any] = {"many": declared.get("many", False)}
+            many = declared.get("many", str(declared.get("type", "")).endswith("[]"))
+            arguments: dict[str, Any] = {"many": many}
             if kind == "enum":
                 arguments["values"] = declared.get("values", ())
             elif "values" in declared:
