@@ -355,7 +355,8 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     with internal_errors("subprocess_env"):
         record = session.current()
         if record is not None:
-            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-01"
+            flags = "01" if record.sampled else "00"
+            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-{flags}"
             upstream = parse_traceparent(os.environ.get("TRACEPARENT"))
             state = os.environ.get("TRACESTATE", "").strip()
             if state and upstream is not None and upstream[0] == record.trace_id:

@@ -5,7 +5,11 @@ For every setting the first source that says something wins:
 1. explicit arguments to :func:`otel_cli_telemetry.init`;
 2. the app's own environment variables (``<APP>_TELEMETRY``, ``<APP>_TELEMETRY_DEBUG``,
    ``<APP>_TELEMETRY_LOG``, and any extra opt-out variables the app names);
-3. the cross-tool switches ``DO_NOT_TRACK`` and ``OTEL_SDK_DISABLED``, and ``OTEL_EXPORTER_OTLP_*``;
+3. the cross-tool switches ``DO_NOT_TRACK`` and ``OTEL_SDK_DISABLED``, and the standard
+   ``OTEL_*`` variables that concern what is sent (exporters, endpoints, protocol, timeouts,
+   sampler, metric temporality): each honoured as the OpenTelemetry specification says, or,
+   where this SDK cannot, reported by :func:`otel_problems` (``doctor`` and ``status`` show
+   it; the user's command never prints anything);
 4. the state file (``enable``/``disable``, a prompt's answer, the notice already shown);
 5. defaults (``consent="notice"``: on once the notice has been shown; ``"ask"``: off until yes).
 
@@ -165,10 +169,16 @@ class Settings:
         "enabled",
         "endpoint",
         "log_path",
+        "metrics_temporality",
         "options",
         "paths",
         "protocol",
+        "sampler",
+        "sampler_ratio",
         "schema",
+        "send_metrics",
+        "send_traces",
+        "service_name",
         "show_notice",
     )
 
@@ -189,6 +199,12 @@ class Settings:
         ci: str | None,
         agent: str | None,
         ci_budget_s: float,
+        sampler: str = "parentbased_always_on",
+        sampler_ratio: float = 1.0,
+        metrics_temporality: str = "delta",
+        send_traces: bool = True,
+        send_metrics: bool = True,
+        service_name: str | None = None,
     ) -> None:
         self.options = options
         self.schema = schema
@@ -204,6 +220,17 @@ class Settings:
         self.ci = ci
         self.agent = agent
         self.ci_budget_s = ci_budget_s
+        #: ``OTEL_TRACES_SAMPLER`` (one of :data:`SAMPLERS`) and its ratio argument.
+        self.sampler = sampler
+        self.sampler_ratio = sampler_ratio
+        #: ``"delta"``, ``"cumulative"`` or ``"lowmemory"``: what the metrics exporter sends.
+        self.metrics_temporality = metrics_temporality
+        #: Whether each signal is exported (``OTEL_{TRACES,METRICS}_EXPORTER`` and endpoints).
+        self.send_traces = send_traces
+        self.send_metrics = send_metrics
+        #: ``service.name``: the app's name, or under ``opentelemetry-instrument`` the
+        #: operator's ``OTEL_SERVICE_NAME``. Never the span name or process.executable.name.
+        self.service_name = service_name or options.app
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied."""
@@ -238,24 +265,223 @@ def _flag(value: str | None) -> bool | None:
     return None
 
 
-def resolve_endpoint(explicit: str | None, environ: Mapping[str, str]) -> str | None:
-    """The OTLP base URL: explicit > OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / _ENDPOINT > None."""
+SIGNALS = ("TRACES", "METRICS")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+DEFAULT_SAMPLER = "parentbased_always_on"
+PROTOCOLS = ("http/protobuf", "grpc")
+TEMPORALITIES = ("delta", "cumulative", "lowmemory")
+#: This SDK's default, where the specification's is ``cumulative``: a short-lived CLI keeps
+#: no running totals in memory; each delivery is one delta window (see docs/configuration.md).
+DEFAULT_TEMPORALITY = "delta"
+#: Exporter names that mean "send over OTLP" (``otlp`` and the Python SDK's entry points).
+_OTLP_EXPORTERS = frozenset({"otlp", "otlp_proto_http", "otlp_proto_grpc"})
+DEFAULT_TIMEOUT_S = 5.0
+MAX_TIMEOUT_S = 10.0
+MIN_TIMEOUT_S = 0.2
+
+
+def _exporter_names(environ: Mapping[str, str], signal: str) -> list[str]:
+    raw = environ.get(f"OTEL_{signal}_EXPORTER", "")
+    return [n.strip().lower() for n in raw.split(",") if n.strip()]
+
+
+def exporter_enabled(environ: Mapping[str, str], signal: str) -> bool:
+    """Whether ``OTEL_<SIGNAL>_EXPORTER`` lets the signal be sent (unset or ``otlp``: yes;
+    ``none``: no, as the specification says; only other names: no, refused in ``doctor``)."""
+    names = _exporter_names(environ, signal)
+    if not names:
+        return True
+    if "none" in names:
+        return False
+    return any(n in _OTLP_EXPORTERS for n in names)
+
+
+def signal_endpoint(explicit: str | None, environ: Mapping[str, str], signal: str) -> str | None:
+    """Where ``signal`` goes: explicit base > per-signal variable (as is) > the base variable."""
     if explicit:
         return explicit
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        value = environ.get(name, "").strip()
+    return (
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        or None
+    )
+
+
+def resolve_endpoint(explicit: str | None, environ: Mapping[str, str]) -> str | None:
+    """The endpoint records are spooled for (and the breaker's key), or None: local only.
+
+    explicit > ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` > ``_METRICS_ENDPOINT`` > ``_ENDPOINT``,
+    counting only signals whose exporter is not ``none``. Either per-signal variable alone is
+    enough: its signal is sent there; the other signal has no endpoint and is not sent
+    (``doctor`` says so; the specification's ``localhost`` default is not guessed at).
+    """
+    if explicit:
+        return explicit
+    for signal in SIGNALS:
+        if not exporter_enabled(environ, signal):
+            continue
+        value = environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
         if value:
             return value
-    return None
+    if not any(exporter_enabled(environ, s) for s in SIGNALS):
+        return None
+    return environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or None
 
 
 def resolve_protocol(environ: Mapping[str, str]) -> str:
-    """``grpc`` or ``http/protobuf`` (the default, unlike the SDK's: no grpc import needed)."""
+    """``grpc`` or ``http/protobuf`` (the default, unlike the SDK's: no grpc import needed).
+
+    ``http/json`` and unknown values are sent as ``http/protobuf`` and refused in ``doctor``.
+    """
     for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         value = environ.get(name, "").strip().lower()
         if value:
             return "grpc" if value == "grpc" else "http/protobuf"
     return "http/protobuf"
+
+
+def resolve_timeout(environ: Mapping[str, str], signal: str) -> float:
+    """Per-request timeout in seconds: ``OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT`` >
+    ``OTEL_EXPORTER_OTLP_TIMEOUT``, in milliseconds as the specification says, bounded to
+    0.2..10 s (default 5 s: the drainer's run is bounded too)."""
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        raw = environ.get(name, "").strip()
+        if raw:
+            try:
+                value = float(raw) / 1000.0
+            except ValueError:
+                continue
+            return max(MIN_TIMEOUT_S, min(value, MAX_TIMEOUT_S))
+    return DEFAULT_TIMEOUT_S
+
+
+def resolve_sampler(environ: Mapping[str, str]) -> tuple[str, float]:
+    """(sampler, ratio) from ``OTEL_TRACES_SAMPLER`` / ``_ARG``; unknown: the default."""
+    name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_SAMPLER
+    if name not in SAMPLERS:
+        name = DEFAULT_SAMPLER
+    ratio = 1.0
+    if name.endswith("traceidratio"):
+        try:
+            ratio = float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1").strip() or "1")
+        except ValueError:
+            ratio = 1.0
+        if not 0.0 <= ratio <= 1.0:
+            ratio = 1.0
+    return name, ratio
+
+
+def resolve_metrics_temporality(environ: Mapping[str, str]) -> str:
+    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``: ``delta``, ``cumulative`` or
+    ``lowmemory`` (case-insensitive); unset or unknown: :data:`DEFAULT_TEMPORALITY`."""
+    value = environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip().lower()
+    return value if value in TEMPORALITIES else DEFAULT_TEMPORALITY
+
+
+def otel_problems(environ: Mapping[str, str], explicit_endpoint: str | None = None) -> list[str]:
+    """Each standard variable this process is given that is not honoured as set, and why.
+
+    ``doctor`` and ``status`` print these; nothing else does (never the user's command).
+    """
+    problems: list[str] = []
+    for signal in SIGNALS:
+        names = _exporter_names(environ, signal)
+        other = [n for n in names if n not in _OTLP_EXPORTERS and n != "none"]
+        if other:
+            problems.append(
+                f"OTEL_{signal}_EXPORTER={','.join(names)}: only otlp and none are supported"
+                + ("" if exporter_enabled(environ, signal) else f"; {signal.lower()} not sent")
+            )
+    for name in (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        *(f"OTEL_EXPORTER_OTLP_{s}_PROTOCOL" for s in SIGNALS),
+    ):
+        value = environ.get(name, "").strip().lower()
+        if value and value not in PROTOCOLS:
+            problems.append(
+                f"{name}={value}: not supported (only http/protobuf and grpc); "
+                "sent as http/protobuf"
+            )
+    traces_protocol = resolve_protocol(environ)
+    metrics_raw = environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "").strip().lower()
+    if metrics_raw in PROTOCOLS and metrics_raw != traces_protocol:
+        problems.append(
+            f"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL={metrics_raw}: both signals use one "
+            f"protocol ({traces_protocol})"
+        )
+    if traces_protocol == "grpc":
+        import importlib.util
+
+        if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
+            problems.append(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (opentelemetry-distro sets it by default), "
+                "but the grpc extra is not installed: nothing can be delivered. Install "
+                "'otel-cli-telemetry[grpc]' or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+            )
+    if resolve_endpoint(explicit_endpoint, environ) is not None:
+        for signal in SIGNALS:
+            if exporter_enabled(environ, signal) and not signal_endpoint(
+                explicit_endpoint, environ, signal
+            ):
+                problems.append(
+                    f"{signal.lower()}: not sent: no OTEL_EXPORTER_OTLP_{signal}_ENDPOINT or "
+                    "OTEL_EXPORTER_OTLP_ENDPOINT"
+                )
+    for name in (
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        *(f"OTEL_EXPORTER_OTLP_{s}_TIMEOUT" for s in SIGNALS),
+    ):
+        raw = environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            ms = float(raw)
+        except ValueError:
+            problems.append(f"{name}={raw}: not a number of milliseconds; ignored")
+            continue
+        if not MIN_TIMEOUT_S <= ms / 1000 <= MAX_TIMEOUT_S:
+            problems.append(
+                f"{name}={raw} ms: bounded to {MIN_TIMEOUT_S * 1000:.0f}.."
+                f"{MAX_TIMEOUT_S * 1000:.0f} ms (the value is in milliseconds, per the "
+                "specification)"
+            )
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler and sampler not in SAMPLERS:
+        problems.append(f"OTEL_TRACES_SAMPLER={sampler}: not supported; using {DEFAULT_SAMPLER}")
+    arg = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    if arg and resolve_sampler(environ)[0].endswith("traceidratio"):
+        try:
+            valid = 0.0 <= float(arg) <= 1.0
+        except ValueError:
+            valid = False
+        if not valid:
+            problems.append(f"OTEL_TRACES_SAMPLER_ARG={arg}: not a ratio in 0..1; using 1.0")
+    temporality = environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip()
+    if temporality and temporality.lower() not in TEMPORALITIES:
+        problems.append(
+            f"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE={temporality}: not one of "
+            f"{', '.join(TEMPORALITIES)}; using {DEFAULT_TEMPORALITY}"
+        )
+    propagators = [
+        p.strip().lower() for p in environ.get("OTEL_PROPAGATORS", "").split(",") if p.strip()
+    ]
+    if propagators and "tracecontext" not in propagators and "none" not in propagators:
+        problems.append(
+            f"OTEL_PROPAGATORS={','.join(propagators)}: only tracecontext (TRACEPARENT) is read"
+        )
+    if environ.get("OTEL_CONFIG_FILE", "").strip():
+        problems.append(
+            "OTEL_CONFIG_FILE: declarative configuration is not read by this SDK; "
+            "the OTEL_* variables above apply"
+        )
+    return problems
 
 
 def in_ask_share(installation_id: str, share: float) -> bool:
@@ -284,6 +510,7 @@ def resolve(
         interactive=interactive,
     )
     log_path = environ.get(f"{prefix}_TELEMETRY_LOG", "").strip() or None
+    sampler, ratio = resolve_sampler(environ)
     budget = options.ci_budget_s
     if budget is None:
         try:
@@ -305,6 +532,11 @@ def resolve(
         ci=ci,
         agent=detect_agent(environ),
         ci_budget_s=max(0.0, min(float(budget), 60.0)),
+        sampler=sampler,
+        sampler_ratio=ratio,
+        metrics_temporality=resolve_metrics_temporality(environ),
+        send_traces=exporter_enabled(environ, "TRACES"),
+        send_metrics=exporter_enabled(environ, "METRICS"),
     )
 
 

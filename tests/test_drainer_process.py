@@ -223,7 +223,7 @@ def test_a_silent_endpoint_never_delays_the_cli_and_the_drainer_stops_in_time(
         baseline_s = max(baseline_s, time.monotonic() - started)
     with SilentServer() as silent:
         env = app_env(
-            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10", **{MAX_RUNTIME: "3"}
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000", **{MAX_RUNTIME: "3"}
         )
         root = state_dir(env, APP)
         started = time.monotonic()

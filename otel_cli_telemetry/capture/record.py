@@ -37,8 +37,11 @@ def new_trace_id() -> str:
             return value
 
 
-def parse_traceparent(value: str | None) -> tuple[str, str] | None:
-    """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
+def parse_parent(value: str | None) -> tuple[str, str, bool] | None:
+    """(trace id, parent span id, sampled) from a W3C ``traceparent``; None if absent/invalid.
+
+    ``sampled`` is bit 0 of the trace flags: the parent was recorded (``-01``) or not (``-00``).
+    """
     if not value:
         return None
     parts = value.strip().lower().split("-")
@@ -48,7 +51,37 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
         return None
     if parts[1] == "0" * 32 or parts[2] == "0" * 16:
         return None
-    return parts[1], parts[2]
+    return parts[1], parts[2], bool(int(parts[3], 16) & 1)
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str] | None:
+    """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
+    parent = parse_parent(value)
+    return None if parent is None else (parent[0], parent[1])
+
+
+#: ``TraceIdRatioBased`` compares the trace id's low 64 bits with ``ratio * 2**64``, as the
+#: OpenTelemetry Python SDK does, so a trace is kept or dropped alike by every such process.
+_TRACE_ID_LIMIT = (1 << 64) - 1
+
+
+def sample(sampler: str, ratio: float, trace_id: str, parent_sampled: bool | None) -> bool:
+    """The sampling decision for a new command span, per the ``OTEL_TRACES_SAMPLER`` names.
+
+    ``sampler`` is one of ``always_on``, ``always_off``, ``traceidratio`` and their
+    ``parentbased_`` forms (:func:`otel_cli_telemetry.config.resolve_sampler` resolves it);
+    ``parent_sampled`` is the ``TRACEPARENT`` flag, or None for a root span.
+    """
+    if sampler.startswith("parentbased_"):
+        if parent_sampled is not None:
+            return parent_sampled
+        sampler = sampler[len("parentbased_") :]
+    if sampler == "always_off":
+        return False
+    if sampler == "traceidratio":
+        bound = round(ratio * (_TRACE_ID_LIMIT + 1))
+        return int(trace_id, 16) & _TRACE_ID_LIMIT < bound
+    return True
 
 
 class Phase:
@@ -111,6 +144,7 @@ class CommandRecord:
         "parent_span_id",
         "phase_stack",
         "phases",
+        "sampled",
         "span_id",
         "start_ns",
         "trace_id",
@@ -123,6 +157,10 @@ class CommandRecord:
         self.trace_id = new_trace_id()
         self.span_id = new_span_id()
         self.parent_span_id = ""
+        #: Whether the command's spans are exported (the sampler's decision, made at the
+        #: start). An unsampled record is still kept in the local history, and its metrics
+        #: are still sent: sampling is about traces.
+        self.sampled = True
         self.command_path: tuple[str, ...] = ()
         self.chained: list[str] = []
         self.flags: set[str] = set()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._internal import debug
 from . import exits
-from .record import CommandRecord, parse_traceparent
+from .record import CommandRecord, parse_parent, sample
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -40,10 +40,16 @@ def capturing() -> bool:
 
 
 def _new_record(kind: str) -> CommandRecord:
+    """A record in the caller's trace (``TRACEPARENT``) if any, with the sampler's decision."""
     record = CommandRecord(kind=kind)
-    parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    parent = parse_parent(os.environ.get("TRACEPARENT"))
+    parent_sampled = None
     if parent:
-        record.trace_id, record.parent_span_id = parent
+        record.trace_id, record.parent_span_id, parent_sampled = parent
+    if settings is not None:
+        record.sampled = sample(
+            settings.sampler, settings.sampler_ratio, record.trace_id, parent_sampled
+        )
     return record
 
 
@@ -69,6 +75,7 @@ def begin(kind: str) -> CommandRecord | None:
     if active is not None:
         record.adopt(active)
         record.trace_id, record.parent_span_id = active.trace_id, active.parent_span_id
+        record.sampled = active.sampled
     active = record
     return record
 

@@ -199,7 +199,9 @@ def _status(value: str) -> Status:
 
 
 def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
-    """The command span and its phase spans."""
+    """The command span and its phase spans; none for a record the sampler did not keep."""
+    if record.get("sampled") is False:
+        return []
     resource = Resource(record["resource"])
     trace_id = record["trace_id"]
     parent_id = record.get("parent_span_id") or ""

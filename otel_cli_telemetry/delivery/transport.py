@@ -4,8 +4,10 @@ HTTP (the default) encodes the SDK objects with OpenTelemetry's own protobuf enc
 POSTs them itself, because the breaker needs what the SDK exporter hides: the status code,
 ``Retry-After``, and OTLP partial success. It honours the standard variables
 (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT``, ``_HEADERS``, ``_COMPRESSION``,
-``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``, ``_TIMEOUT`` in seconds) and the
-usual proxy variables. gRPC uses the SDK's gRPC exporters (install the ``grpc`` extra).
+``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``, ``_TIMEOUT`` in milliseconds as
+the specification says, ``OTEL_{TRACES,METRICS}_EXPORTER=none``) as resolved by
+:mod:`otel_cli_telemetry.config`, and the usual proxy variables. gRPC uses the SDK's gRPC
+exporters (install the ``grpc`` extra).
 
 What each answer means for the data (the drainer acts on :class:`Outcome`):
 
@@ -48,8 +50,6 @@ from opentelemetry.util.re import parse_env_headers
 
 from .._version import __version__
 
-DEFAULT_TIMEOUT_S = 5.0
-MAX_TIMEOUT_S = 10.0
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"otel-cli-telemetry/{__version__}"
 
@@ -73,15 +73,11 @@ def _env(environ: Mapping[str, str], signal: str, name: str) -> str:
     return specific or environ.get(f"OTEL_EXPORTER_OTLP_{name}", "").strip()
 
 
-def request_timeout(environ: Mapping[str, str]) -> float:
-    """Per-request timeout: ``OTEL_EXPORTER_OTLP_TIMEOUT`` (seconds, as Python reads it),
-    bounded."""
-    raw = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TIMEOUT_S
-    except ValueError:
-        value = DEFAULT_TIMEOUT_S
-    return max(0.2, min(value, MAX_TIMEOUT_S))
+def request_timeout(environ: Mapping[str, str], signal: str = "TRACES") -> float:
+    """Per-request timeout in seconds (see :func:`otel_cli_telemetry.config.resolve_timeout`)."""
+    from ..config import resolve_timeout
+
+    return resolve_timeout(environ, signal)
 
 
 def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str | None:
@@ -91,8 +87,13 @@ def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str
     Without it, the standard variables: the per-signal one verbatim, else
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/<signal>``. A ``base`` that is in fact the value
     of a per-signal variable (``config.resolve_endpoint`` returns it as "the endpoint") is
-    treated as not given, so it is not suffixed a second time.
+    treated as not given, so it is not suffixed a second time. A signal whose
+    ``OTEL_<SIGNAL>_EXPORTER`` is ``none`` has no URL: it is not sent.
     """
+    from ..config import exporter_enabled
+
+    if not exporter_enabled(environ, signal):
+        return None
     per_signal = {
         s: environ.get(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT", "").strip()
         for s in ("TRACES", "METRICS")
@@ -155,7 +156,8 @@ class HttpTransport:
     def __init__(self, base: str | None, environ: Mapping[str, str] | None = None) -> None:
         env = dict(os.environ if environ is None else environ)
         self.urls = {s: signal_url(base, env, s) for s in ("TRACES", "METRICS")}
-        self.timeout = request_timeout(env)
+        self.timeouts = {s: request_timeout(env, s) for s in ("TRACES", "METRICS")}
+        self.timeout = max(self.timeouts.values())
         self._headers = {s: self._headers_for(env, s) for s in ("TRACES", "METRICS")}
         self._compression = {s: _env(env, s, "COMPRESSION").lower() for s in ("TRACES", "METRICS")}
         self._ssl_ca: dict[str, str] = {}
@@ -257,7 +259,8 @@ class HttpTransport:
             body = zlib.compress(body)
             headers["Content-Encoding"] = "deflate"
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-        wait = max(0.05, min(timeout if timeout is not None else self.timeout, self.timeout))
+        limit = self.timeouts[signal]
+        wait = max(0.05, min(timeout if timeout is not None else limit, limit))
         started = time.perf_counter()
         try:
             with self._openers[signal].open(request, timeout=wait) as reply:

@@ -1,0 +1,511 @@
+"""Behaving like OpenTelemetry (issue 14): exit status, child processes, sampling, variables.
+
+Real processes throughout: scripts and real PyPI CLIs (pyflakes, httpie, pip, from the
+instrument venv that ``examples/instrument/setup-venv.sh`` builds) under
+``opentelemetry-instrument``, and test apps that call ``init()``. What a process recorded is
+read back from its ``<APP>_TELEMETRY_LOG`` file (every record, sent or not), or from a real
+OTLP/HTTP receiver where delivery is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_cli_telemetry.capture.record import parse_parent, sample
+from otel_cli_telemetry.config import (
+    exporter_enabled,
+    otel_problems,
+    resolve_endpoint,
+    resolve_metrics_temporality,
+    resolve_sampler,
+    signal_endpoint,
+)
+
+from otlp_receiver import OtlpHttpReceiver
+from seed_support import finish, wait_for_commands, wait_for_metric
+from support import ROOT, exit_status, run_app
+
+VENV = ROOT / ".work" / "instrument-venv"
+SETUP = ROOT / "examples" / "instrument" / "setup-venv.sh"
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """The instrument venv's bin dir, created by examples/instrument/setup-venv.sh if needed."""
+    if sys.platform == "win32":
+        pytest.skip("the instrument venv is set up by a POSIX shell script")
+    result = subprocess.run(
+        ["bash", str(SETUP)], capture_output=True, text=True, timeout=900, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"setup-venv.sh failed:\n{result.stdout}\n{result.stderr}")
+    return VENV / "bin"
+
+
+def _launcher_env(
+    cli_env: dict[str, str], bin_dir: Path, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in cli_env.items() if k != "PYTHONPATH"}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    env.update(extra)
+    return env
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _launch(
+    bin_dir: Path,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    instrumented: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    prefix = [str(bin_dir / "opentelemetry-instrument")] if instrumented else []
+    return subprocess.run(
+        [*prefix, *argv], env=env, cwd=cwd, capture_output=True, timeout=120, check=False
+    )
+
+
+def _same_run(
+    bin_dir: Path, argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
+    """(baseline, instrumented): the launcher changes neither output nor exit status."""
+    baseline = _launch(bin_dir, argv, env, cwd, instrumented=False)
+    result = _launch(bin_dir, argv, env, cwd)
+    assert (result.stdout, result.stderr, result.returncode) == (
+        baseline.stdout,
+        baseline.stderr,
+        baseline.returncode,
+    )
+    return baseline, result
+
+
+# -- 1. exit status ----------------------------------------------------------------------------
+
+
+def test_pyflakes_raise_system_exit_true_is_recorded_as_1(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """pyflakes' entry point ends with ``raise SystemExit(warnings > 0)``; no sys.exit call."""
+    (tmp_path / "bad.py").write_text("import os\n")
+    (tmp_path / "good.py").write_text("print(1)\n")
+    log = tmp_path / "log.jsonl"
+    env = _launcher_env(cli_env, venv_bin, tmp_path, PYFLAKES_TELEMETRY_LOG=str(log))
+    _, bad = _same_run(venv_bin, ["pyflakes", "bad.py"], env, tmp_path)
+    _, good = _same_run(venv_bin, ["pyflakes", "good.py"], env, tmp_path)
+    assert (bad.returncode, good.returncode) == (1, 0)
+    records = _records(log)
+    assert [r["attributes"]["process.exit.code"] for r in records] == [1, 0]
+    assert [r["status"] for r in records] == ["ERROR", "UNSET"]
+    assert records[0]["attributes"]["error.type"] == "exit"
+    assert "error.type" not in records[1]["attributes"]
+
+
+def test_httpie_own_parser_error_is_a_usage_error(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """httpie's parser overrides ``error()`` (its own message, then ``self.exit(2)``), and its
+    ``main`` turns that SystemExit into exit status 1."""
+    log = tmp_path / "log.jsonl"
+    env = _launcher_env(cli_env, venv_bin, tmp_path, HTTP_TELEMETRY_LOG=str(log))
+    _, result = _same_run(venv_bin, ["http", "--bogus-option", "example.invalid"], env, tmp_path)
+    assert result.returncode == 1
+    (record,) = _records(log)
+    assert record["attributes"]["process.exit.code"] == 1
+    assert record["attributes"]["error.type"] == "usage_error"
+    assert b"bogus" not in log.read_bytes()
+
+
+def _module_package(root: Path, body: str) -> None:
+    package = root / "exitpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(textwrap.dedent(body))
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("raise SystemExit(3)\n", 3),
+        ("def main():\n    raise SystemExit(4)\nmain()\n", 4),
+        ("raise SystemExit('message for the user')\n", 1),
+        ("raise SystemExit(None)\n", 0),
+        ("raise SystemExit\n", 0),
+        ("raise SystemExit(256 + 7)\n", 7),
+        ("import sys\nsys.exit(-1)\n", 255),
+        ("import sys\nsys.exit('bye')\n", 1),
+        ("raise ValueError('secret value')\n", 1),
+    ],
+    ids=["int", "in-function", "str", "none", "bare", "wraps", "negative", "sys-exit-str", "exc"],
+)
+def test_python_dash_m_every_system_exit(
+    body: str, code: int, venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _module_package(tmp_path, body)
+    log = tmp_path / "log.jsonl"
+    env = _launcher_env(cli_env, venv_bin, tmp_path, EXITPKG_TELEMETRY_LOG=str(log))
+    _, result = _same_run(venv_bin, ["python", "-m", "exitpkg"], env, tmp_path)
+    assert result.returncode == code
+    (record,) = _records(log)
+    assert record["attributes"]["process.exit.code"] == code
+    expected_type = {0: None, 1: "exit"}.get(code, "exit")
+    if "ValueError" in body:
+        expected_type = "ValueError"
+    assert record["attributes"].get("error.type") == expected_type
+    assert b"secret value" not in log.read_bytes()
+    assert b"message for the user" not in log.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "error_type"),
+    [
+        ("import sys\nsys.exit(5)\n", 5, "exit"),
+        ("import sys\nsys.exit()\n", 0, None),
+        ("import sys\nsys.exit('a message')\n", 1, "exit"),
+        ("raise KeyError('k')\n", 1, "KeyError"),
+        ("print('done')\n", 0, None),
+    ],
+)
+def test_plain_script_under_the_launcher(
+    body: str,
+    code: int,
+    error_type: str | None,
+    venv_bin: Path,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "job.py").write_text(body)
+    log = tmp_path / "log.jsonl"
+    env = _launcher_env(cli_env, venv_bin, tmp_path, JOB_TELEMETRY_LOG=str(log))
+    _, result = _same_run(venv_bin, ["python", "job.py"], env, tmp_path)
+    assert result.returncode == code
+    (record,) = _records(log)
+    assert record["attributes"]["process.exit.code"] == code
+    assert record["attributes"].get("error.type") == error_type
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+")
+def test_plain_script_raise_system_exit_at_top_level(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Python 3.10/3.11 record this as 0 (documented): no hook sees it."""
+    (tmp_path / "job.py").write_text("raise SystemExit(6)\n")
+    log = tmp_path / "log.jsonl"
+    env = _launcher_env(cli_env, venv_bin, tmp_path, JOB_TELEMETRY_LOG=str(log))
+    _, result = _same_run(venv_bin, ["python", "job.py"], env, tmp_path)
+    assert result.returncode == 6
+    (record,) = _records(log)
+    assert record["attributes"]["process.exit.code"] == 6
+
+
+# -- 2. child processes ------------------------------------------------------------------------
+
+
+def _state_dirs(env: dict[str, str]) -> list[str]:
+    root = Path(env["XDG_STATE_HOME"])
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_python_children_of_a_launched_script_record_nothing(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "child.py").write_text("print('child')\n")
+    (tmp_path / "parent.py").write_text(
+        textwrap.dedent(
+            """
+            import subprocess, sys
+            subprocess.run([sys.executable, "-c", "print('inline child')"], check=True)
+            subprocess.run([sys.executable, "child.py"], check=True)
+            subprocess.run([sys.executable, "-m", "json.tool", "--help"], capture_output=True)
+            """
+        )
+    )
+    logs = {name: tmp_path / f"{name}.jsonl" for name in ("PARENT", "CHILD", "PYTHON_CLI", "JSON")}
+    env = _launcher_env(
+        cli_env,
+        venv_bin,
+        tmp_path,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",  # spooled, never reached here
+        **{f"{name}_TELEMETRY_LOG": str(path) for name, path in logs.items()},
+    )
+    env["OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME"] = "1"
+    _, result = _same_run(venv_bin, ["python", "parent.py"], env, tmp_path)
+    assert result.stdout == b"inline child\nchild\n"
+    finish(env, "parent")
+    assert len(_records(logs["PARENT"])) == 1  # the baseline run (no launcher) records nothing
+    for name in ("CHILD", "PYTHON_CLI", "JSON"):
+        assert not logs[name].exists(), f"a child process recorded itself ({name})"
+    assert _state_dirs(env) == ["parent"]
+
+
+def test_pip_building_in_a_python_child_is_one_command(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """pip runs the build backend's hooks in a Python child (``_in_process.py``)."""
+    project = tmp_path / "demo"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    (project / "backend.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            def get_requires_for_build_wheel(config_settings=None):
+                return []
+
+            def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+                info = os.path.join(metadata_directory, "demo-1.0.dist-info")
+                os.makedirs(info)
+                with open(os.path.join(info, "METADATA"), "w") as f:
+                    f.write("Metadata-Version: 2.1\\nName: demo\\nVersion: 1.0\\n")
+                return "demo-1.0.dist-info"
+            """
+        )
+    )
+    logs = {name: tmp_path / f"{name}.jsonl" for name in ("PIP", "IN_PROCESS", "PYTHON_CLI")}
+    env = _launcher_env(
+        cli_env, venv_bin, tmp_path, **{f"{n}_TELEMETRY_LOG": str(p) for n, p in logs.items()}
+    )
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    argv = ["pip", "install", "--dry-run", "--no-build-isolation", "--no-deps", "--no-index"]
+    result = _launch(venv_bin, [*argv, "./demo"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert b"Would install demo-1.0" in result.stdout
+    (record,) = _records(logs["PIP"])
+    assert record["attributes"]["process.exit.code"] == 0
+    assert not logs["IN_PROCESS"].exists()
+    assert not logs["PYTHON_CLI"].exists()
+    assert _state_dirs(env) == ["pip"]
+
+
+# -- 3. sampling -------------------------------------------------------------------------------
+
+PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.mark.parametrize(
+    ("sampler", "parent", "expected"),
+    [
+        ("parentbased_always_on", None, True),
+        ("parentbased_always_on", True, True),
+        ("parentbased_always_on", False, False),
+        ("parentbased_always_off", None, False),
+        ("parentbased_always_off", True, True),
+        ("always_on", False, True),
+        ("always_off", True, False),
+        ("parentbased_traceidratio", False, False),
+        ("parentbased_traceidratio", True, True),
+    ],
+)
+def test_sampler_decisions(sampler: str, parent: bool | None, expected: bool) -> None:
+    assert sample(sampler, 0.0 if "ratio" in sampler else 1.0, PARENT_TRACE, parent) is expected
+
+
+def test_trace_id_ratio_is_deterministic_on_the_low_64_bits() -> None:
+    low_small = "f" * 16 + "0000000000000001"
+    low_large = "0" * 16 + "fffffffffffffff0"
+    assert sample("traceidratio", 0.5, low_small, None)
+    assert not sample("traceidratio", 0.5, low_large, None)
+    assert not sample("traceidratio", 0.0, low_small, None)
+    assert sample("traceidratio", 1.0, low_large, None)
+    import os
+
+    kept = sum(sample("traceidratio", 0.25, os.urandom(16).hex(), None) for _ in range(4000))
+    assert 800 < kept < 1200
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ("parentbased_always_on", 1.0)),
+        ({"OTEL_TRACES_SAMPLER": "Always_Off"}, ("always_off", 1.0)),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            ("traceidratio", 0.1),
+        ),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "7"},
+            ("traceidratio", 1.0),
+        ),
+        ({"OTEL_TRACES_SAMPLER": "xray"}, ("parentbased_always_on", 1.0)),
+    ],
+)
+def test_resolve_sampler(environ: dict[str, str], expected: tuple[str, float]) -> None:
+    assert resolve_sampler(environ) == expected
+
+
+def test_traceparent_flags() -> None:
+    assert parse_parent(f"00-{PARENT_TRACE}-00f067aa0ba902b7-01") == (
+        PARENT_TRACE,
+        "00f067aa0ba902b7",
+        True,
+    )
+    assert parse_parent(f"00-{PARENT_TRACE}-00f067aa0ba902b7-00")[2] is False  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("extra", "sampled"),
+    [
+        ({"TRACEPARENT": f"00-{PARENT_TRACE}-00f067aa0ba902b7-00"}, False),
+        ({"TRACEPARENT": f"00-{PARENT_TRACE}-00f067aa0ba902b7-01"}, True),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, False),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}, False),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, False),
+        ({}, True),
+    ],
+    ids=["parent-00", "parent-01", "always_off", "ratio-0", "pb-always-off", "default"],
+)
+def test_unsampled_command_sends_metrics_not_spans(
+    extra: dict[str, str], sampled: bool, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A record the sampler drops is still in the local history, and its metrics are sent."""
+    log = tmp_path / "log.jsonl"
+    with OtlpHttpReceiver() as receiver:
+        env = {
+            **cli_env,
+            "ARGPARSEAPP_TELEMETRY": "1",
+            "ARGPARSEAPP_TELEMETRY_LOG": str(log),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            **extra,
+        }
+        result = run_app("argparse_app.py", ["deploy"], env)
+        assert result.returncode == 0, result.stderr
+        points = wait_for_metric(receiver, "cli.command.duration")
+        finish(env, "argparseapp")
+        spans = receiver.spans()
+    (record,) = _records(log)
+    assert record["sampled"] is sampled
+    assert sum(p["count"] for p in points) == 1
+    if sampled:
+        (span,) = wait_for_commands(receiver, 1)
+        if "TRACEPARENT" in extra:
+            assert span["trace_id"] == PARENT_TRACE
+    else:
+        assert spans == []
+    # It counts in the local report all the same.
+    from otel_cli_telemetry.handoff import local_log
+    from otel_cli_telemetry.paths import Paths
+
+    paths = Paths(str(Path(env["XDG_STATE_HOME"]) / "argparseapp" / "otel-cli-telemetry"))
+    (kept,) = list(local_log.read(paths))
+    assert kept["span_id"] == record["span_id"]
+
+
+# -- 5. the OTEL_* variables -------------------------------------------------------------------
+
+
+def test_per_signal_endpoints_alone() -> None:
+    metrics_only = {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"}
+    assert resolve_endpoint(None, metrics_only) == "http://m:4318/v1/metrics"
+    assert signal_endpoint(None, metrics_only, "TRACES") is None
+    assert any("traces: not sent" in p for p in otel_problems(metrics_only))
+    traces_only = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces"}
+    assert resolve_endpoint(None, traces_only) == "http://t:4318/v1/traces"
+    assert any("metrics: not sent" in p for p in otel_problems(traces_only))
+
+
+def test_exporters_none() -> None:
+    both_off = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+    }
+    assert resolve_endpoint(None, both_off) is None  # nothing to send: nothing spooled
+    assert not exporter_enabled({"OTEL_TRACES_EXPORTER": "otlp,none"}, "TRACES")
+    assert exporter_enabled({"OTEL_TRACES_EXPORTER": "otlp"}, "TRACES")
+    assert exporter_enabled({}, "METRICS")
+    assert not exporter_enabled({"OTEL_METRICS_EXPORTER": "prometheus"}, "METRICS")
+    assert any(
+        "only otlp and none" in p for p in otel_problems({"OTEL_METRICS_EXPORTER": "prometheus"})
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", "delta"), ("CUMULATIVE", "cumulative"), ("lowmemory", "lowmemory"), ("x", "delta")],
+)
+def test_metrics_temporality(value: str, expected: str) -> None:
+    environ = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": value}
+    assert resolve_metrics_temporality(environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "needle"),
+    [
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "http/json: not supported"),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "10"}, "bounded to 200..10000 ms"),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "not a number of milliseconds"),
+        ({"OTEL_TRACES_SAMPLER": "jaeger_remote"}, "jaeger_remote: not supported"),
+        ({"OTEL_PROPAGATORS": "b3"}, "only tracecontext"),
+        ({"OTEL_CONFIG_FILE": "/etc/otel.yaml"}, "declarative configuration is not read"),
+        (
+            {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes"},
+            "not one of delta, cumulative, lowmemory",
+        ),
+    ],
+)
+def test_refused_variables_are_reported(environ: dict[str, str], needle: str) -> None:
+    assert any(needle in p for p in otel_problems(environ)), otel_problems(environ)
+
+
+def test_honoured_variables_are_not_reported() -> None:
+    environ = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "3000",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.5",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        "OTEL_PROPAGATORS": "tracecontext,baggage",
+        "OTEL_TRACES_EXPORTER": "otlp",
+    }
+    assert otel_problems(environ) == []
+
+
+def test_metrics_endpoint_alone_delivers_metrics(cli_env: dict[str, str], tmp_path: Path) -> None:
+    with OtlpHttpReceiver() as receiver:
+        env = {
+            **cli_env,
+            "ARGPARSEAPP_TELEMETRY": "1",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": receiver.metrics_url,
+        }
+        assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
+        points = wait_for_metric(receiver, "cli.command.duration")
+        finish(env, "argparseapp")
+        assert receiver.spans() == []
+    assert sum(p["count"] for p in points) == 1
+    assert {r.path for r in receiver.requests} <= {"/v1/metrics"}
+
+
+def test_traces_exporter_none_sends_only_metrics(cli_env: dict[str, str], tmp_path: Path) -> None:
+    with OtlpHttpReceiver() as receiver:
+        env = {
+            **cli_env,
+            "ARGPARSEAPP_TELEMETRY": "1",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_TRACES_EXPORTER": "none",
+        }
+        assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
+        wait_for_metric(receiver, "cli.command.duration")
+        finish(env, "argparseapp")
+        assert receiver.spans() == []
+        assert all(r.path == "/v1/metrics" for r in receiver.requests)
+
+
+def test_exit_status_unchanged_by_sampling(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "ARGPARSEAPP_TELEMETRY": "1", "OTEL_TRACES_SAMPLER": "always_off"}
+    assert exit_status(run_app("argparse_app.py", ["deploy", "--do", "exit3"], env).returncode) == 3
