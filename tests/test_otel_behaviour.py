@@ -509,3 +509,44 @@ def test_traces_exporter_none_sends_only_metrics(cli_env: dict[str, str], tmp_pa
 def test_exit_status_unchanged_by_sampling(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "ARGPARSEAPP_TELEMETRY": "1", "OTEL_TRACES_SAMPLER": "always_off"}
     assert exit_status(run_app("argparse_app.py", ["deploy", "--do", "exit3"], env).returncode) == 3
+
+
+# -- 4. one start for the command span -----------------------------------------------------------
+
+_SLOW_START = """
+import time
+time.sleep(0.3)  # heavy imports before the SDK is even imported
+import otel_cli_telemetry as telemetry
+telemetry.init(app="{app}", enabled=True)
+{body}
+"""
+
+_FRAMEWORK_BODIES = {
+    "click": "import click\n@click.command()\ndef main():\n    pass\nmain()\n",
+    "typer": "import typer\napp = typer.Typer()\n@app.command()\ndef main():\n    pass\napp()\n",
+    "argparse": "import argparse\nargparse.ArgumentParser().parse_args()\n",
+    "plain": "print('done')\n",
+}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process start from /proc")
+@pytest.mark.parametrize("framework", sorted(_FRAMEWORK_BODIES))
+def test_command_span_starts_at_process_start(
+    framework: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every framework's span starts when the process did (not at ``main()``), so start-up
+    and imports count and durations compare across frameworks."""
+    import time
+
+    app = f"start{framework}"
+    script = tmp_path / f"{app}.py"
+    script.write_text(_SLOW_START.format(app=app, body=_FRAMEWORK_BODIES[framework]))
+    log = tmp_path / "log.jsonl"
+    env = {**cli_env, f"{app.upper()}_TELEMETRY_LOG": str(log)}
+    before = time.time_ns()
+    result = run_app(script, [], env)
+    assert result.returncode == 0, result.stderr
+    (record,) = _records(log)
+    tick = 50_000_000  # /proc's start time has a resolution of 10 ms; clocks are read apart
+    assert before - tick <= record["start_ns"] <= before + 300_000_000
+    assert record["end_ns"] - record["start_ns"] >= 300_000_000

@@ -9,6 +9,7 @@ layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK obj
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,47 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
     parent = parse_parent(value)
     return None if parent is None else (parent[0], parent[1])
+
+
+_process_start_ns: int | None = None
+
+
+def _linux_process_start_ns() -> int | None:
+    """The wall-clock time this process started, from ``/proc/self/stat`` (Linux).
+
+    Field 22 (``starttime``) is in clock ticks since boot, on the clock that
+    ``CLOCK_BOOTTIME`` reads; the process's age is their difference (10 ms resolution).
+    """
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return None
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            stat = handle.read()
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])  # fields after "(comm)"
+        hertz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    age_s = time.clock_gettime(boottime) - ticks / hertz
+    if not 0 <= age_s < 365 * 86400:
+        return None
+    return time.time_ns() - int(age_s * 1e9)
+
+
+def process_start_ns(earliest_seen_ns: int) -> int:
+    """When this process started: from the OS where it says (Linux), else ``earliest_seen_ns``
+    (the earliest point the SDK saw: the import of the package). Computed once.
+
+    Every framework's command span starts here, so durations compare across click, typer,
+    argparse and plain scripts: interpreter start-up and imports are part of the command.
+    """
+    global _process_start_ns
+    if _process_start_ns is None:
+        found = _linux_process_start_ns() if sys.platform.startswith("linux") else None
+        _process_start_ns = (
+            found if found is not None and found <= earliest_seen_ns else earliest_seen_ns
+        )
+    return _process_start_ns
 
 
 #: ``TraceIdRatioBased`` compares the trace id's low 64 bits with ``ratio * 2**64``, as the

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._internal import debug
 from . import exits
-from .record import CommandRecord, parse_parent, sample
+from .record import CommandRecord, parse_parent, process_start_ns, sample
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -32,6 +32,11 @@ active: CommandRecord | None = None
 #: Records this process emitted, by kind; the process record is emitted only if no
 #: framework record was.
 emitted_framework_records = 0
+#: Wall-clock ns when this module was imported (during the package's import): the earliest
+#: point the SDK sees, used where the OS does not say when the process started.
+imported_at_ns = time.time_ns()
+#: Whether a record already started at the process start (only the first one does).
+_started_at_process_start = False
 
 
 def capturing() -> bool:
@@ -54,10 +59,18 @@ def _new_record(kind: str) -> CommandRecord:
 
 
 def open_process_record() -> None:
-    """Open the implicit record at init (replaces nothing if one is open)."""
-    global active
+    """Open the implicit record at init (replaces nothing if one is open).
+
+    The process's first record starts when the process did (see
+    :func:`.record.process_start_ns`); under ``otel_cli_telemetry.testing`` the process is
+    the test runner, so records start when they are opened.
+    """
+    global active, _started_at_process_start
     if capturing() and active is None:
         active = _new_record("process")
+        if not _started_at_process_start and sink is None:
+            _started_at_process_start = True
+            active.start_ns = process_start_ns(imported_at_ns)
 
 
 def begin(kind: str) -> CommandRecord | None:
@@ -76,6 +89,7 @@ def begin(kind: str) -> CommandRecord | None:
         record.adopt(active)
         record.trace_id, record.parent_span_id = active.trace_id, active.parent_span_id
         record.sampled = active.sampled
+        record.start_ns = min(record.start_ns, active.start_ns)
     active = record
     return record
 
@@ -156,6 +170,8 @@ def add_overhead(ns: int) -> None:
 def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
     global settings, active, emitted_framework_records, settings_source
+    global _started_at_process_start
+    _started_at_process_start = False
     settings = None
     settings_source = "init"
     active = None
