@@ -276,6 +276,11 @@ class phase:
                 )
                 record.phases.append(self._phase)
                 record.phase_stack.append(self._phase)
+                from .capture import otel_context
+
+                otel_context.enter(
+                    self._phase, record.trace_id, self._phase.span_id, record.sampled
+                )
         return self
 
     def __exit__(
@@ -293,6 +298,9 @@ class phase:
                     current.error_type = exits.classify(exc)[1]
                 if record is not None and current in record.phase_stack:
                     record.phase_stack.remove(current)
+                    from .capture import otel_context
+
+                    otel_context.leave(current)
             self._phase = None
 
     def __call__(self, func: F) -> F:

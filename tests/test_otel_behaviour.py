@@ -550,3 +550,139 @@ def test_command_span_starts_at_process_start(
     tick = 50_000_000  # /proc's start time has a resolution of 10 ms; clocks are read apart
     assert before - tick <= record["start_ns"] <= before + 300_000_000
     assert record["end_ns"] - record["start_ns"] >= 300_000_000
+
+
+# -- 6. the app's own OpenTelemetry spans nest under the command span -----------------------------
+
+_OTEL_APP = """
+import json, sys, urllib.request
+{early}
+import otel_cli_telemetry as telemetry
+telemetry.init(app="otelapp", enabled=True)
+
+def work():
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    tracer = trace.get_tracer("the-app")
+    with tracer.start_as_current_span("outside-phase"):
+        pass
+    with telemetry.phase("upload"):
+        with tracer.start_as_current_span("inside-phase"):
+            headers = {{}}
+            propagate.inject(headers)  # what an instrumented HTTP client does
+            urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers)).read()
+    spans = [
+        {{
+            "name": s.name,
+            "trace": format(s.context.trace_id, "032x"),
+            "span": format(s.context.span_id, "016x"),
+            "parent": format(s.parent.span_id, "016x") if s.parent else None,
+        }}
+        for s in exporter.get_finished_spans()
+    ]
+    with open(sys.argv[2], "w") as f:
+        json.dump(spans, f)
+
+{run}
+"""
+
+_RUNS = {
+    "plain": ("", "work()"),
+    "plain-otel-imported-first": ("import opentelemetry.trace", "work()"),
+    "click": (
+        "import click",
+        "@click.command()\n@click.argument('url')\n@click.argument('out')\n"
+        "def main(url, out):\n    work()\nmain()",
+    ),
+}
+
+
+class _HeaderServer:
+    """A loopback HTTP server that keeps the ``traceparent`` header of each GET."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[str | None] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("traceparent"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.seen = seen
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/deploy"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("run", sorted(_RUNS))
+@pytest.mark.parametrize("sampled", [True, False], ids=["sampled", "parent-not-sampled"])
+def test_the_apps_spans_and_requests_continue_the_command_trace(
+    run: str, sampled: bool, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    early, body = _RUNS[run]
+    script = tmp_path / "otelapp.py"
+    script.write_text(_OTEL_APP.format(early=early, run=body))
+    log, out = tmp_path / "log.jsonl", tmp_path / "spans.json"
+    env = {**cli_env, "OTELAPP_TELEMETRY_LOG": str(log)}
+    if not sampled:
+        env["TRACEPARENT"] = f"00-{PARENT_TRACE}-00f067aa0ba902b7-00"
+    server = _HeaderServer()
+    try:
+        result = run_app(script, [server.url, str(out)], env)
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    (record,) = _records(log)
+    (phase,) = record["phases"]
+    (header,) = server.seen
+    assert header is not None
+    _version, trace_id, span_id, flags = header.split("-")
+    assert trace_id == record["trace_id"]
+    assert flags == ("01" if sampled else "00")
+    spans = {s["name"]: s for s in json.loads(out.read_text())}
+    if not sampled:  # the app's ParentBased sampler follows the command's decision
+        assert spans == {}
+        return
+    assert spans["outside-phase"]["trace"] == record["trace_id"]
+    assert spans["outside-phase"]["parent"] == record["span_id"]
+    assert spans["inside-phase"]["trace"] == record["trace_id"]
+    assert spans["inside-phase"]["parent"] == phase["span_id"]
+    assert span_id == spans["inside-phase"]["span"]
+
+
+def test_no_opentelemetry_import_when_the_app_uses_none(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "plainapp.py"
+    script.write_text(
+        "import sys\nimport otel_cli_telemetry as telemetry\n"
+        "telemetry.init(app='plainapp', enabled=True)\n"
+        "with telemetry.phase('p'):\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    result = run_app(script, [], {**cli_env, "PLAINAPP_TELEMETRY_LOG": str(tmp_path / "l")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"[]\n"

@@ -71,6 +71,16 @@ def open_process_record() -> None:
         if not _started_at_process_start and sink is None:
             _started_at_process_start = True
             active.start_ns = process_start_ns(imported_at_ns)
+        _enter_context(active)
+
+
+def _enter_context(record: CommandRecord) -> None:
+    """The record's span becomes the app's current OpenTelemetry span context."""
+    from .._internal import internal_errors
+    from . import otel_context
+
+    with internal_errors("OpenTelemetry context"):
+        otel_context.enter(record, record.trace_id, record.span_id, record.sampled)
 
 
 def begin(kind: str) -> CommandRecord | None:
@@ -91,6 +101,7 @@ def begin(kind: str) -> CommandRecord | None:
         record.sampled = active.sampled
         record.start_ns = min(record.start_ns, active.start_ns)
     active = record
+    _enter_context(record)
     return record
 
 
@@ -111,10 +122,14 @@ def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> Non
     if record.kind != "process":
         emitted_framework_records += 1
     end_ns = time.time_ns()
-    for phase in record.phase_stack:  # phases left open by an exit inside them
+    from . import otel_context
+
+    for phase in reversed(record.phase_stack):  # phases left open by an exit inside them
         phase.end_ns = end_ns
         phase.error_type = phase.error_type or error_type
+        otel_context.leave(phase)
     record.phase_stack.clear()
+    otel_context.leave(record)
     if exit_code != 0 and error_type in (None, exits.EXIT) and record.error_hint:
         error_type = record.error_hint  # the framework caught it, then exited
     if exit_code != 0 and error_type is None:
@@ -171,6 +186,9 @@ def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
     global settings, active, emitted_framework_records, settings_source
     global _started_at_process_start
+    from . import otel_context
+
+    otel_context.reset()
     _started_at_process_start = False
     settings = None
     settings_source = "init"
