@@ -41,6 +41,7 @@ BUILTIN_RESOURCE_ATTRIBUTES: Mapping[str, str] = {
     "process.runtime.name": "cpython, pypy, ...",
     "process.runtime.version": "the interpreter's version",
     "cli.installation.id": "a random uuid4 made on first run; identifies nothing else",
+    "service.instance.id": "the same random uuid4, under its semantic-conventions name",
     "cli.telemetry.schema_version": "the version of this schema (changes re-show the notice)",
     "telemetry.sdk.name": "otel_cli_telemetry",
     "telemetry.sdk.language": "python",

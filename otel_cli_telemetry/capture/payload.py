@@ -75,6 +75,8 @@ def build(
             "service.name": settings.service_name,
             "service.version": settings.options.version,
             "cli.installation.id": installation_id,
+            # The registered attribute for the same thing (semantic conventions, stable).
+            "service.instance.id": installation_id,
             "cli.telemetry.schema_version": settings.schema.version,
         }
     )

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 #: Version of the spool/record format; the drainer refuses (and counts) other versions.
 RECORD_VERSION = 1
 
+#: The semantic-conventions version whose names the built-in attributes follow, published as
+#: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
+#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
+SEMCONV_VERSION = "1.44.0"
+SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
 _HEX = frozenset("0123456789abcdef")
 
 

@@ -29,10 +29,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .._version import __version__
-from ..capture.record import RECORD_VERSION
+from ..capture.record import RECORD_VERSION, SEMCONV_SCHEMA_URL
 from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC
 
-SCOPE = InstrumentationScope("otel_cli_telemetry", __version__)
+SCOPE = InstrumentationScope("otel_cli_telemetry", __version__, schema_url=SEMCONV_SCHEMA_URL)
 
 #: Buckets (seconds) for command durations: CLI commands run from milliseconds to minutes.
 DURATION_BUCKETS_S: tuple[float, ...] = (
@@ -202,7 +202,7 @@ def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
     """The command span and its phase spans; none for a record the sampler did not keep."""
     if record.get("sampled") is False:
         return []
-    resource = Resource(record["resource"])
+    resource = Resource(record["resource"], schema_url=SEMCONV_SCHEMA_URL)
     trace_id = record["trace_id"]
     parent_id = record.get("parent_span_id") or ""
     spans = [
@@ -308,9 +308,11 @@ def to_metrics(records: Iterable[dict[str, Any]], start_ns: int, end_ns: int) ->
         ]
         resource_metrics.append(
             ResourceMetrics(
-                resource=Resource(resources[res_key]),
-                scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=sdk_metrics, schema_url="")],
-                schema_url="",
+                resource=Resource(resources[res_key], schema_url=SEMCONV_SCHEMA_URL),
+                scope_metrics=[
+                    ScopeMetrics(scope=SCOPE, metrics=sdk_metrics, schema_url=SEMCONV_SCHEMA_URL)
+                ],
+                schema_url=SEMCONV_SCHEMA_URL,
             )
         )
     return MetricsData(resource_metrics=resource_metrics)
