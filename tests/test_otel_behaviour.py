@@ -686,3 +686,35 @@ def test_no_opentelemetry_import_when_the_app_uses_none(
     result = run_app(script, [], {**cli_env, "PLAINAPP_TELEMETRY_LOG": str(tmp_path / "l")})
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"[]\n"
+
+
+# -- 7. conventions -------------------------------------------------------------------------------
+
+
+def test_service_instance_id_and_schema_url_are_sent(cli_env: dict[str, str]) -> None:
+    from otel_cli_telemetry.capture.record import SEMCONV_SCHEMA_URL
+
+    with OtlpHttpReceiver() as receiver:
+        env = {
+            **cli_env,
+            "ARGPARSEAPP_TELEMETRY": "1",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        }
+        assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
+        (span,) = wait_for_commands(receiver, 1)
+        wait_for_metric(receiver, "cli.command.duration")
+        finish(env, "argparseapp")
+        messages = [(r.signal, r.message) for r in receiver.requests if r.message is not None]
+    resource = span["resource"]
+    assert resource["service.instance.id"] == resource["cli.installation.id"]
+    assert len(resource["service.instance.id"]) == 36
+    assert SEMCONV_SCHEMA_URL == "https://opentelemetry.io/schemas/1.44.0"
+    urls = set()
+    for signal, message in messages:
+        groups = message.resource_spans if signal == "traces" else message.resource_metrics
+        for group in groups:
+            urls.add(group.schema_url)
+            scopes = group.scope_spans if signal == "traces" else group.scope_metrics
+            urls.update(scope.schema_url for scope in scopes)
+    assert {s for s, _ in messages} == {"traces", "metrics"}
+    assert urls == {SEMCONV_SCHEMA_URL}
