@@ -484,6 +484,31 @@ def otel_problems(environ: Mapping[str, str], explicit_endpoint: str | None = No
     return problems
 
 
+#: What ``status`` reports as the deciding source when the launcher turned telemetry on.
+LAUNCHER_DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"
+#: A file in the app's state dir: the app has run under ``opentelemetry-instrument``, so the
+#: admin command explains its consent as the launcher decides it (no notice, no prompt).
+LAUNCHER_MARKER = "launched-by-opentelemetry-instrument"
+
+
+def launcher_decision(environ: Mapping[str, str], app: str, paths: Paths) -> tuple[bool, str]:
+    """(enabled, why) for a run under ``opentelemetry-instrument``: on, unless an explicit no
+    (``<APP>_TELEMETRY``, ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, ``disable``) says otherwise."""
+    prefix = env_prefix(app)
+    switch = environ.get(f"{prefix}_TELEMETRY", "").strip().lower()
+    if switch in _TRUE or switch in _FALSE:
+        return switch in _TRUE, f"{prefix}_TELEMETRY={switch}"
+    if environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
+        return False, "DO_NOT_TRACK is set"
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False, "OTEL_SDK_DISABLED=true"
+    from .gate.state import DENIED, State
+
+    if State.load(paths).consent == DENIED:
+        return False, "state file: disabled"
+    return True, LAUNCHER_DECIDED_BY
+
+
 def in_ask_share(installation_id: str, share: float) -> bool:
     """Deterministic: the same installation is always in or out of the asked share."""
     return int(installation_id[:8], 16) / 0xFFFFFFFF < share

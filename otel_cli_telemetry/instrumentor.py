@@ -48,12 +48,10 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from ._internal import debug, internal_errors
 
 #: What ``status`` reports as the deciding source when the launcher turned telemetry on.
-DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"
+DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"  # = config.LAUNCHER_DECIDED_BY
 FALLBACK_APP = "python-cli"
 
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 #: Console scripts and modules that are this SDK's own processes (drainer, admin command):
 #: instrumenting them would record the drainer as a command, and spawn drainers forever.
 _OWN_MODULE = "otel_cli_telemetry"
@@ -195,21 +193,25 @@ def watch_exits(
 
 def decide(environ: Mapping[str, str], app: str, state_dir: str | None) -> tuple[bool, str]:
     """(enabled, why): on by the launcher, unless something explicit says no."""
-    from .config import env_prefix
-    from .gate.state import DENIED, State
+    from .config import launcher_decision
     from .paths import Paths
 
-    prefix = env_prefix(app)
-    switch = environ.get(f"{prefix}_TELEMETRY", "").strip().lower()
-    if switch in _TRUE or switch in _FALSE:
-        return switch in _TRUE, f"{prefix}_TELEMETRY={switch}"
-    if environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
-        return False, "DO_NOT_TRACK is set"
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False, "OTEL_SDK_DISABLED=true"
-    if State.load(Paths.for_app(app, state_dir)).consent == DENIED:
-        return False, "state file: disabled"
-    return True, DECIDED_BY
+    return launcher_decision(environ, app, Paths.for_app(app, state_dir))
+
+
+def _mark_launched() -> None:
+    """Leave :data:`~otel_cli_telemetry.config.LAUNCHER_MARKER` in the app's state dir (once),
+    so ``status`` and ``doctor`` explain consent as the launcher decides it."""
+    from .capture import session
+    from .config import LAUNCHER_MARKER
+
+    settings = session.settings
+    if settings is None or not settings.send:
+        return
+    marker = os.path.join(settings.paths.root, LAUNCHER_MARKER)
+    if not os.path.exists(marker) and os.path.isdir(settings.paths.root):
+        with open(marker, "a", encoding="utf-8"):
+            pass
 
 
 def _label_decision(why: str) -> None:
@@ -290,6 +292,8 @@ class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         session.settings_source = "instrumentor"
         _label_decision(why)
         _name_service(service_name(environ))
+        with internal_errors("launcher marker"):
+            _mark_launched()
         if session.capturing():
             with internal_errors("exit watch"):
                 watch_exits(argv, orig_argv, entry)
