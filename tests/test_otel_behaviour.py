@@ -21,12 +21,12 @@ import pytest
 from otel_cli_telemetry.capture.record import parse_parent, sample
 from otel_cli_telemetry.config import (
     exporter_enabled,
-    otel_problems,
     resolve_endpoint,
     resolve_metrics_temporality,
     resolve_sampler,
     signal_endpoint,
 )
+from otel_cli_telemetry.config_check import otel_problems
 
 from otlp_receiver import OtlpHttpReceiver
 from seed_support import finish, wait_for_commands, wait_for_metric
