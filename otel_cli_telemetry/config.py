@@ -347,6 +347,26 @@ def resolve_protocol(environ: Mapping[str, str]) -> str:
     return "http/protobuf"
 
 
+def grpc_available() -> bool:
+    """Whether the ``grpc`` extra (the SDK's gRPC exporters) is installed. Not on the hot
+    path: the drainer and ``doctor``/``status`` ask."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def delivery_protocol(protocol: str) -> str:
+    """The protocol delivery uses: ``grpc`` only if the extra is installed, else
+    ``http/protobuf`` (opentelemetry-distro sets ``grpc`` by default; records must not wait
+    in the spool for an exporter that is not there). ``doctor``/``status`` say so."""
+    if protocol == "grpc" and not grpc_available():
+        return "http/protobuf"
+    return protocol
+
+
 def resolve_timeout(environ: Mapping[str, str], signal: str) -> float:
     """Per-request timeout in seconds: ``OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT`` >
     ``OTEL_EXPORTER_OTLP_TIMEOUT``, in milliseconds as the specification says, bounded to

@@ -20,6 +20,7 @@ from .config import (
     TEMPORALITIES,
     _exporter_names,
     exporter_enabled,
+    grpc_available,
     resolve_endpoint,
     resolve_protocol,
     resolve_sampler,
@@ -58,15 +59,13 @@ def otel_problems(environ: Mapping[str, str], explicit_endpoint: str | None = No
             f"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL={metrics_raw}: both signals use one "
             f"protocol ({traces_protocol})"
         )
-    if traces_protocol == "grpc":
-        import importlib.util
-
-        if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
-            problems.append(
-                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (opentelemetry-distro sets it by default), "
-                "but the grpc extra is not installed: nothing can be delivered. Install "
-                "'otel-cli-telemetry[grpc]' or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-            )
+    if traces_protocol == "grpc" and not grpc_available():
+        problems.append(
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (opentelemetry-distro sets it by default), but "
+            "the grpc extra is not installed: sent as http/protobuf instead. Install "
+            "'otel-cli-telemetry[grpc]', or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf "
+            "(which also stops opentelemetry-distro's configurator from failing)"
+        )
     if resolve_endpoint(explicit_endpoint, environ) is not None:
         for signal in SIGNALS:
             if exporter_enabled(environ, signal) and not signal_endpoint(

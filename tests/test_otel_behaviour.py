@@ -552,6 +552,99 @@ def test_command_span_starts_at_process_start(
     assert record["end_ns"] - record["start_ns"] >= 300_000_000
 
 
+# -- 5b. with opentelemetry-distro installed -------------------------------------------------------
+
+DISTRO = "opentelemetry-distro==0.66b1"
+
+
+@pytest.fixture(scope="session")
+def distro_site(venv_bin: Path) -> Path:
+    """opentelemetry-distro alone (its dependencies are in the instrument venv), installed
+    into a directory that a test puts on PYTHONPATH: the other launcher tests run without it."""
+    site = ROOT / ".work" / "distro-site"
+    stamp = site / ".installed"
+    if not (stamp.exists() and stamp.read_text() == DISTRO):
+        subprocess.run(["rm", "-rf", str(site)], check=True)
+        done = subprocess.run(
+            [str(venv_bin / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+             "--disable-pip-version-check", "--target", str(site), DISTRO],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.fail(f"installing {DISTRO} failed:\n{done.stderr}")
+        stamp.write_text(DISTRO)
+    return site
+
+
+def test_distro_with_http_protobuf_is_quiet_and_delivers(
+    venv_bin: Path, distro_site: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "q.sql").write_text("select a from b\n")
+    with OtlpHttpReceiver() as receiver:
+        env = _launcher_env(
+            cli_env,
+            venv_bin,
+            tmp_path,
+            PYTHONPATH=str(distro_site),
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        )
+        _, result = _same_run(venv_bin, ["sqlformat", "q.sql"], env, tmp_path)
+        assert result.stderr == b""
+        (span,) = wait_for_commands(receiver, 1)
+        finish(env, "sqlformat")
+    assert span["name"] == "sqlformat"
+
+
+def test_distro_default_grpc_without_the_extra(
+    venv_bin: Path, distro_site: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The distro sets OTEL_EXPORTER_OTLP_PROTOCOL=grpc; the instrument venv has no grpc
+    exporter, so the distro's own configurator fails (its traceback, documented) and the
+    launcher loads no instrumentor: nothing is recorded, nothing waits in a spool."""
+    (tmp_path / "q.sql").write_text("select a from b\n")
+    env = _launcher_env(
+        cli_env,
+        venv_bin,
+        tmp_path,
+        PYTHONPATH=str(distro_site),
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+    )
+    result = _launch(venv_bin, ["sqlformat", "q.sql"], env, tmp_path)
+    assert result.returncode == 0
+    assert b"otlp_proto_grpc" in result.stderr  # the distro's configurator, not this SDK
+    assert b"otel_cli_telemetry" not in result.stderr
+    assert _state_dirs(env) == []
+
+
+def test_grpc_without_the_extra_is_delivered_over_http(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An app asks for grpc where the grpc extra is not installed: records do not wait in the
+    spool for an exporter that is not there; they go over OTLP/HTTP and ``doctor`` says why."""
+    from support import APPS
+
+    with OtlpHttpReceiver() as receiver:
+        env = {
+            **_launcher_env(cli_env, venv_bin, tmp_path),
+            "ARGPARSEAPP_TELEMETRY": "1",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        }
+        result = run_app(APPS / "argparse_app.py", ["deploy"], env, python=str(venv_bin / "python"))
+        assert result.returncode == 0, result.stderr
+        (span,) = wait_for_commands(receiver, 1)
+        finish(env, "argparseapp")
+    assert span["attributes"]["cli.command"] == "deploy"
+    assert spooled_count(env, "argparseapp") == 0
+
+
+def spooled_count(env: dict[str, str], app: str) -> int:
+    from seed_support import spooled
+
+    return len(spooled(env, app))
+
+
 # -- 6. the app's own OpenTelemetry spans nest under the command span -----------------------------
 
 _OTEL_APP = """

@@ -372,7 +372,10 @@ class GrpcTransport:
 
 
 def make_transport(base: str | None, protocol: str) -> HttpTransport | GrpcTransport:
-    """The transport for the configured protocol."""
-    if protocol == "grpc":
+    """The transport for the configured protocol (``grpc`` only with the ``grpc`` extra
+    installed; else OTLP/HTTP, see :func:`otel_cli_telemetry.config.delivery_protocol`)."""
+    from ..config import delivery_protocol
+
+    if delivery_protocol(protocol) == "grpc":
         return GrpcTransport(base)
     return HttpTransport(base)
