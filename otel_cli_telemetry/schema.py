@@ -11,6 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: Version of the record format shared by capture (which writes it) and delivery (which
+#: reads it from the spool); the drainer refuses (and counts) other versions.
+RECORD_VERSION = 1
+
+#: The semantic-conventions version whose names the built-in attributes follow, published as
+#: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
+#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
+SEMCONV_VERSION = "1.44.0"
+SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
 #: Bumped when the built-in fields below change; part of every schema version.
 BUILTIN_SCHEMA_REVISION = "1"
 

@@ -785,7 +785,7 @@ def test_no_opentelemetry_import_when_the_app_uses_none(
 
 
 def test_service_instance_id_and_schema_url_are_sent(cli_env: dict[str, str]) -> None:
-    from otel_cli_telemetry.capture.record import SEMCONV_SCHEMA_URL
+    from otel_cli_telemetry.schema import SEMCONV_SCHEMA_URL
 
     with OtlpHttpReceiver() as receiver:
         env = {

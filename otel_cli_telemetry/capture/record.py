@@ -2,7 +2,7 @@
 
 The record is plain data: W3C ids, times in ns since the epoch, the command path, option
 names, declared attributes, phases (child spans) and metric points. It becomes a dict in
-the versioned spool format (:data:`RECORD_VERSION`) only at the end, where the privacy
+the versioned spool format (``schema.RECORD_VERSION``) only at the end, where the privacy
 layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK objects later.
 """
 
@@ -15,15 +15,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
-
-#: Version of the spool/record format; the drainer refuses (and counts) other versions.
-RECORD_VERSION = 1
-
-#: The semantic-conventions version whose names the built-in attributes follow, published as
-#: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
-#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
-SEMCONV_VERSION = "1.44.0"
-SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 
 _HEX = frozenset("0123456789abcdef")
 
