@@ -427,6 +427,26 @@ LAUNCHER_DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"
 LAUNCHER_MARKER = "launched-by-opentelemetry-instrument"
 
 
+def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k=v``, values percent-encoded) as a dict."""
+    from urllib.parse import unquote
+
+    result: dict[str, str] = {}
+    for item in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            result[key.strip()] = unquote(value.strip())
+    return result
+
+
+def launched_service_name(environ: Mapping[str, str]) -> str | None:
+    """``service.name`` under the launcher: ``OTEL_SERVICE_NAME`` > ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES`` > None (the app name)."""
+    explicit = environ.get("OTEL_SERVICE_NAME", "").strip()
+    explicit = explicit or resource_attributes(environ).get("service.name", "").strip()
+    return explicit[:255] or None
+
+
 def launcher_decision(environ: Mapping[str, str], app: str, paths: Paths) -> tuple[bool, str]:
     """(enabled, why) for a run under ``opentelemetry-instrument``: on, unless an explicit no
     (``<APP>_TELEMETRY``, ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, ``disable``) says otherwise."""

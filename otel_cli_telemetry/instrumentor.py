@@ -46,6 +46,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from ._internal import debug, internal_errors
+from .config import launched_service_name as service_name
+from .config import resource_attributes
 
 #: What ``status`` reports as the deciding source when the launcher turned telemetry on.
 DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"  # = config.LAUNCHER_DECIDED_BY
@@ -60,18 +62,6 @@ _OWN_MODULE = "otel_cli_telemetry"
 #: part of the command being recorded, not a command of its own, so it records nothing.
 LAUNCHED_BY_ENV = "OTEL_CLI_TELEMETRY_LAUNCHED_BY"
 _OWN_SCRIPT = "otel-cli-telemetry"
-
-
-def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
-    """``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k=v``, values percent-encoded) as a dict."""
-    from urllib.parse import unquote
-
-    result: dict[str, str] = {}
-    for item in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            result[key.strip()] = unquote(value.strip())
-    return result
 
 
 def sanitize_app_name(raw: str) -> str:
@@ -127,13 +117,6 @@ def app_name(environ: Mapping[str, str], argv: Sequence[str], orig_argv: Sequenc
     service (:func:`service_name`), never the program.
     """
     return sanitize_app_name(program_name(argv, orig_argv))
-
-
-def service_name(environ: Mapping[str, str]) -> str | None:
-    """``OTEL_SERVICE_NAME`` > ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES`` > None."""
-    explicit = environ.get("OTEL_SERVICE_NAME", "").strip()
-    explicit = explicit or resource_attributes(environ).get("service.name", "").strip()
-    return explicit[:255] or None
 
 
 def console_script(script: str) -> tuple[str, str, str] | None:

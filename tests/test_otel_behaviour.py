@@ -811,3 +811,65 @@ def test_service_instance_id_and_schema_url_are_sent(cli_env: dict[str, str]) ->
             urls.update(scope.schema_url for scope in scopes)
     assert {s for s, _ in messages} == {"traces", "metrics"}
     assert urls == {SEMCONV_SCHEMA_URL}
+
+
+# -- doctor and status -----------------------------------------------------------------------------
+
+
+def _admin(bin_dir: Path, app: str, args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [str(bin_dir / "otel-cli-telemetry"), "--app", app, *args],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stderr == b""
+    return done.stdout.decode()
+
+
+def test_status_explains_a_launcher_run(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """After ``opentelemetry-instrument sqlformat``, the admin command describes consent as
+    the launcher decides it (not "off until the notice has been shown")."""
+    (tmp_path / "q.sql").write_text("select a from b\n")
+    env = _launcher_env(cli_env, venv_bin, tmp_path, OTEL_SERVICE_NAME="sql formatter")
+    assert _launch(venv_bin, ["sqlformat", "q.sql"], env, tmp_path).returncode == 0
+    out = _admin(venv_bin, "sqlformat", ["status"], env)
+    assert "Telemetry for sqlformat is on." in out
+    assert "decided by: opentelemetry-instrument: the operator's opt-in" in out
+    assert "service:    sql formatter" in out
+    assert "notice" not in out.split("decided by:")[1].splitlines()[0]
+    off = _admin(venv_bin, "sqlformat", ["status"], {**env, "DO_NOT_TRACK": "1"})
+    assert "is off" in off
+    assert "DO_NOT_TRACK is set" in off
+
+
+def test_status_and_doctor_refuse_what_is_not_honoured(
+    venv_bin: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Loudly, in ``status`` and ``doctor``: never at the user's command (whose output the
+    launcher tests compare byte for byte)."""
+    env = _launcher_env(
+        cli_env,
+        venv_bin,
+        tmp_path,
+        ARGPARSEAPP_TELEMETRY="1",
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",  # the instrument venv has no grpc extra
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http/json",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:9/v1/traces",
+        OTEL_EXPORTER_OTLP_TIMEOUT="10",
+        OTEL_TRACES_SAMPLER="xray",
+    )
+    status = _admin(venv_bin, "argparseapp", ["status"], env)
+    doctor = _admin(venv_bin, "argparseapp", ["doctor"], env)
+    for out in (status, doctor):
+        assert "OpenTelemetry variables not honoured as set:" in out
+        assert "the grpc extra is not installed: sent as http/protobuf" in out
+        assert "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json: not supported" in out
+        assert "metrics: not sent: no OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" in out
+        assert "OTEL_EXPORTER_OTLP_TIMEOUT=10 ms: bounded to 200..10000 ms" in out
+        assert "OTEL_TRACES_SAMPLER=xray: not supported" in out
+        assert "protocol:   http/protobuf (grpc asked; the grpc extra is not installed)" in out
+    assert "endpoint check (http/protobuf, timeout 0.2 s)" in doctor
