@@ -30,7 +30,8 @@ instrumented CLI and records as usual.
 
 Delivery is this SDK's own (spool and detached drainer); nothing goes through the global
 OpenTelemetry providers, so a configurator (``opentelemetry-distro``) cannot double-send our
-records. See docs/configuration.md for ``OTEL_TRACES_EXPORTER=none`` in that case.
+records. ``OTEL_{TRACES,METRICS}_EXPORTER=none`` turn a signal off for this SDK too, as the
+specification says; docs/configuration.md says what to set with ``opentelemetry-distro``.
 """
 
 from __future__ import annotations
@@ -290,3 +291,5 @@ class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             registry.uninstrument_all()
             process.uninstall()
             session.reset_for_tests()
+            if os.environ.get(LAUNCHED_BY_ENV) == str(os.getpid()):
+                del os.environ[LAUNCHED_BY_ENV]

@@ -133,7 +133,10 @@ def test_instrument_and_uninstrument_in_process(
     assert isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
     assert sys.excepthook is process._excepthook
 
+    assert os.environ[module.LAUNCHED_BY_ENV] == str(os.getpid())  # for child processes
+
     instrumentor.uninstrument()
+    assert module.LAUNCHED_BY_ENV not in os.environ
     assert not isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
     assert sys.excepthook is original_hook
     assert session.settings is None
