@@ -873,3 +873,27 @@ def test_status_and_doctor_refuse_what_is_not_honoured(
         assert "OTEL_TRACES_SAMPLER=xray: not supported" in out
         assert "protocol:   http/protobuf (grpc asked; the grpc extra is not installed)" in out
     assert "endpoint check (http/protobuf, timeout 0.2 s)" in doctor
+
+
+@pytest.mark.parametrize(("flags", "sampler"), [("00", ""), ("01", ""), ("01", "always_off")])
+def test_subprocess_env_passes_the_sampling_decision_on(
+    flags: str, sampler: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "parentapp.py"
+    script.write_text(
+        "import otel_cli_telemetry as telemetry\n"
+        "telemetry.init(app='parentapp', enabled=True)\n"
+        "print(telemetry.subprocess_env()['TRACEPARENT'])\n"
+    )
+    env = {
+        **cli_env,
+        "PARENTAPP_TELEMETRY_LOG": str(tmp_path / "log.jsonl"),
+        "TRACEPARENT": f"00-{PARENT_TRACE}-00f067aa0ba902b7-{flags}",
+        "OTEL_TRACES_SAMPLER": sampler,
+    }
+    result = run_app(script, [], env)
+    assert result.returncode == 0, result.stderr
+    (record,) = _records(tmp_path / "log.jsonl")
+    expected = "01" if record["sampled"] else "00"
+    assert result.stdout.decode().strip() == f"00-{PARENT_TRACE}-{record['span_id']}-{expected}"
+    assert record["sampled"] is (flags == "01" and sampler != "always_off")
