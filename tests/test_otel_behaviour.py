@@ -668,9 +668,15 @@ def work():
         pass
     with telemetry.phase("upload"):
         with tracer.start_as_current_span("inside-phase"):
-            headers = {{}}
-            propagate.inject(headers)  # what an instrumented HTTP client does
-            urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers)).read()
+            if {instrumented}:  # a real instrumented client: its own CLIENT span, traceparent
+                from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+                URLLibInstrumentor().instrument()
+                urllib.request.urlopen(sys.argv[1]).read()
+            else:  # the propagation API that instrumented clients call
+                headers = {{}}
+                propagate.inject(headers)
+                urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers)).read()
     spans = [
         {{
             "name": s.name,
@@ -688,6 +694,7 @@ def work():
 
 _RUNS = {
     "plain": ("", "work()"),
+    "urllib-instrumented": ("", "work()"),
     "plain-otel-imported-first": ("import opentelemetry.trace", "work()"),
     "click": (
         "import click",
@@ -736,7 +743,8 @@ def test_the_apps_spans_and_requests_continue_the_command_trace(
 ) -> None:
     early, body = _RUNS[run]
     script = tmp_path / "otelapp.py"
-    script.write_text(_OTEL_APP.format(early=early, run=body))
+    instrumented = run == "urllib-instrumented"
+    script.write_text(_OTEL_APP.format(early=early, run=body, instrumented=instrumented))
     log, out = tmp_path / "log.jsonl", tmp_path / "spans.json"
     env = {**cli_env, "OTELAPP_TELEMETRY_LOG": str(log)}
     if not sampled:
@@ -763,7 +771,13 @@ def test_the_apps_spans_and_requests_continue_the_command_trace(
     assert spans["outside-phase"]["parent"] == record["span_id"]
     assert spans["inside-phase"]["trace"] == record["trace_id"]
     assert spans["inside-phase"]["parent"] == phase["span_id"]
-    assert span_id == spans["inside-phase"]["span"]
+    if instrumented:  # urllib's CLIENT span sent the header, as a child of the app's span
+        (client,) = [s for n, s in spans.items() if n not in ("outside-phase", "inside-phase")]
+        assert client["trace"] == record["trace_id"]
+        assert client["parent"] == spans["inside-phase"]["span"]
+        assert span_id == client["span"]
+    else:
+        assert span_id == spans["inside-phase"]["span"]
 
 
 def test_no_opentelemetry_import_when_the_app_uses_none(
