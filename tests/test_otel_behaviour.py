@@ -911,3 +911,50 @@ def test_subprocess_env_passes_the_sampling_decision_on(
     expected = "01" if record["sampled"] else "00"
     assert result.stdout.decode().strip() == f"00-{PARENT_TRACE}-{record['span_id']}-{expected}"
     assert record["sampled"] is (flags == "01" and sampler != "always_off")
+
+
+_COMMAND_EXITS = {
+    "click": ("import click\n@click.command()\ndef main():\n    {stmt}\nmain()\n"),
+    "typer": (
+        "import typer\napp = typer.Typer()\n@app.command()\ndef main():\n    {stmt}\napp()\n"
+    ),
+    "command": ("@telemetry.command('run')\ndef main():\n    {stmt}\nmain()\n"),
+}
+
+
+@pytest.mark.parametrize("framework", sorted(_COMMAND_EXITS))
+@pytest.mark.parametrize(
+    ("stmt", "code", "error_type"),
+    [
+        ("raise SystemExit(3)", 3, "exit"),
+        ("raise SystemExit('failed: details')", 1, "exit"),
+        ("raise SystemExit(None)", 0, None),
+        ("raise SystemExit(258)", 2, "exit"),
+        ("import sys; sys.exit(-2)", 254, "exit"),
+        ("raise OSError('secret')", 1, "OSError"),
+    ],
+    ids=["int", "str", "none", "wraps", "negative", "exception"],
+)
+def test_every_system_exit_inside_a_command(
+    framework: str,
+    stmt: str,
+    code: int,
+    error_type: str | None,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """click, typer and the generic ``command()``: the boundary sees every way out."""
+    app = f"exit{framework}"
+    script = tmp_path / f"{app}.py"
+    script.write_text(
+        f"import otel_cli_telemetry as telemetry\ntelemetry.init(app='{app}', enabled=True)\n"
+        + _COMMAND_EXITS[framework].format(stmt=stmt)
+    )
+    log = tmp_path / "log.jsonl"
+    result = run_app(script, [], {**cli_env, f"{app.upper()}_TELEMETRY_LOG": str(log)})
+    assert result.returncode == code
+    (record,) = _records(log)
+    assert record["attributes"]["process.exit.code"] == code
+    assert record["attributes"].get("error.type") == error_type
+    assert b"secret" not in log.read_bytes()
+    assert b"details" not in log.read_bytes()
