@@ -285,9 +285,7 @@ class phase:
                 )
                 record.phases.append(self._phase)
                 record.phase_stack.append(self._phase)
-                from .capture import otel_context
-
-                otel_context.enter(
+                session.open_context(
                     self._phase, record.trace_id, self._phase.span_id, record.sampled
                 )
         return self
@@ -307,9 +305,7 @@ class phase:
                     current.error_type = exits.classify(exc)[1]
                 if record is not None and current in record.phase_stack:
                     record.phase_stack.remove(current)
-                    from .capture import otel_context
-
-                    otel_context.leave(current)
+                    session.close_context(current)
             self._phase = None
 
     def __call__(self, func: F) -> F:

@@ -6,28 +6,23 @@ outgoing requests should carry ``traceparent`` for them: a ``deploy`` command's 
 continues into the backend it calls. So while a record (or a phase) is open, a
 ``NonRecordingSpan`` with its ids and sampled flag is attached with ``opentelemetry.context``.
 
-Zero cost when the app never uses OpenTelemetry: nothing is imported here. If
-``opentelemetry.trace`` is already imported when a record opens, the context is attached at
-once; otherwise a post-import hook attaches it for the open record and phases the moment the
-app imports it.
+Zero cost when the app never uses OpenTelemetry: this module is not even imported then.
+:func:`otel_cli_telemetry.capture.session.open_context` imports it only if
+``opentelemetry.trace`` is already imported; otherwise a post-import hook loads it the moment
+the app imports ``opentelemetry.trace``, and attaches the record and phases open then.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from .._internal import internal_errors
 
-_MODULE = "opentelemetry.trace"
-_hook_registered = False
-#: (ids holder, token) for every attached context, innermost last.
+#: (record or phase, token) for every attached context, innermost last.
 _attached: list[tuple[Any, Any]] = []
-#: Holders (records and phases) opened before ``opentelemetry.trace`` was imported.
-_waiting: list[tuple[Any, str, str, bool]] = []
 
 
-def _attach_now(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None:
+def _attach(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None:
     from opentelemetry import context, trace
 
     span = trace.NonRecordingSpan(
@@ -38,39 +33,19 @@ def _attach_now(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None
             trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED if sampled else 0),
         )
     )
-    token = context.attach(trace.set_span_in_context(span))
-    _attached.append((holder, token))
-
-
-def _on_import(module: Any) -> None:
-    with internal_errors("OpenTelemetry context (late)"):
-        waiting = list(_waiting)
-        _waiting.clear()
-        for holder, trace_id, span_id, sampled in waiting:
-            _attach_now(holder, trace_id, span_id, sampled)
+    _attached.append((holder, context.attach(trace.set_span_in_context(span))))
 
 
 def enter(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None:
-    """Make ``span_id`` the current span context for the app's OpenTelemetry code."""
-    if _MODULE in sys.modules:
-        _attach_now(holder, trace_id, span_id, sampled)
-        return
-    global _hook_registered
-    _waiting.append((holder, trace_id, span_id, sampled))
-    if not _hook_registered:
-        _hook_registered = True
-        import wrapt
-
-        wrapt.register_post_import_hook(_on_import, _MODULE)
+    """Make ``span_id`` the current span context (``opentelemetry.trace`` is imported)."""
+    _attach(holder, trace_id, span_id, sampled)
 
 
 def leave(holder: Any) -> None:
-    """Restore the context from before ``holder`` was entered (if it was attached)."""
-    _waiting[:] = [w for w in _waiting if w[0] is not holder]
+    """Restore the context from before ``holder`` was attached (if it was)."""
     for index in range(len(_attached) - 1, -1, -1):
         if _attached[index][0] is holder:
-            token = _attached.pop(index)[1]
-            _detach(token)
+            _detach(_attached.pop(index)[1])
             return
 
 
@@ -91,4 +66,3 @@ def reset() -> None:
         _holder, token = _attached.pop()
         with internal_errors("OpenTelemetry context reset"):
             _detach(token)
-    _waiting.clear()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._internal import debug
+from .._internal import debug, internal_errors
 from . import exits
 from .record import CommandRecord, parse_parent, process_start_ns, sample
 
@@ -88,11 +88,52 @@ def open_process_record() -> None:
 
 def _enter_context(record: CommandRecord) -> None:
     """The record's span becomes the app's current OpenTelemetry span context."""
-    from .._internal import internal_errors
-    from . import otel_context
+    open_context(record, record.trace_id, record.span_id, record.sampled)
 
+
+_OTEL_CONTEXT = "otel_cli_telemetry.capture.otel_context"
+_otel_hook_registered = False
+
+
+def open_context(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None:
+    """Make a record's or phase's span the app's current OpenTelemetry span context.
+
+    Only if the app uses OpenTelemetry: with ``opentelemetry.trace`` imported, now; else a
+    post-import hook (nothing is imported until it fires) does it for whatever is open when
+    the app imports it. See :mod:`.otel_context`.
+    """
+    global _otel_hook_registered
     with internal_errors("OpenTelemetry context"):
+        if "opentelemetry.trace" in sys.modules:
+            from . import otel_context
+
+            otel_context.enter(holder, trace_id, span_id, sampled)
+        elif not _otel_hook_registered:
+            _otel_hook_registered = True
+            import wrapt
+
+            wrapt.register_post_import_hook(_attach_open, "opentelemetry.trace")
+
+
+def _attach_open(module: Any) -> None:
+    """``opentelemetry.trace`` was just imported: attach the open record, then its phases."""
+    with internal_errors("OpenTelemetry context (on import)"):
+        record = active
+        if record is None or record.finished:
+            return
+        from . import otel_context
+
         otel_context.enter(record, record.trace_id, record.span_id, record.sampled)
+        for phase in record.phase_stack:
+            otel_context.enter(phase, record.trace_id, phase.span_id, record.sampled)
+
+
+def close_context(holder: Any) -> None:
+    """Undo :func:`open_context` for ``holder`` (nothing to do if nothing was attached)."""
+    module = sys.modules.get(_OTEL_CONTEXT)
+    if module is not None:
+        with internal_errors("OpenTelemetry context end"):
+            module.leave(holder)
 
 
 def begin(kind: str) -> CommandRecord | None:
@@ -134,14 +175,12 @@ def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> Non
     if record.kind != "process":
         emitted_framework_records += 1
     end_ns = time.time_ns()
-    from . import otel_context
-
     for phase in reversed(record.phase_stack):  # phases left open by an exit inside them
         phase.end_ns = end_ns
         phase.error_type = phase.error_type or error_type
-        otel_context.leave(phase)
+        close_context(phase)
     record.phase_stack.clear()
-    otel_context.leave(record)
+    close_context(record)
     if exit_code != 0 and error_type in (None, exits.EXIT) and record.error_hint:
         error_type = record.error_hint  # the framework caught it, then exited
     if exit_code != 0 and error_type is None:
@@ -177,9 +216,9 @@ def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
     global settings, active, emitted_framework_records, settings_source, on_finish, on_exit
     global _started_at_process_start
-    from . import otel_context
-
-    otel_context.reset()
+    module = sys.modules.get(_OTEL_CONTEXT)
+    if module is not None:
+        module.reset()
     _started_at_process_start = False
     settings = None
     on_finish = on_exit = None
