@@ -77,6 +77,13 @@ def test_service_name(environ: dict[str, str], expected: str | None) -> None:
     assert module.service_name(environ) == expected
 
 
+def test_launched_child_marker() -> None:
+    """A child sees its parent's pid; the launched process itself (or its own exec) does not."""
+    assert module.is_launched_child({module.LAUNCHED_BY_ENV: "1"})
+    assert not module.is_launched_child({module.LAUNCHED_BY_ENV: str(os.getpid())})
+    assert not module.is_launched_child({})
+
+
 def test_never_instruments_its_own_processes() -> None:
     drainer = ["python", "-m", "otel_cli_telemetry.delivery.drainer", "--app", "x"]
     assert module.is_own_process(["-m"], drainer)
