@@ -21,6 +21,12 @@ from .privacy.kinds import Field, field_from_declaration
 #: reads it from the spool); the drainer refuses (and counts) other versions.
 RECORD_VERSION = 1
 
+#: The semantic-conventions version whose names the built-in attributes follow, published as
+#: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
+#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
+SEMCONV_VERSION = "1.44.0"
+SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
 #: Bumped when the built-in fields below change; part of every schema version.
 #: 2: kinds, and ``cli.telemetry.redacted``.
 BUILTIN_SCHEMA_REVISION = "2"
@@ -56,6 +62,7 @@ BUILTIN_RESOURCE_ATTRIBUTES: Mapping[str, str] = {
     "process.runtime.name": "cpython, pypy, ...",
     "process.runtime.version": "the interpreter's version",
     "cli.installation.id": "a random uuid4 made on first run; identifies nothing else",
+    "service.instance.id": "the same random uuid4, under its semantic-conventions name",
     "cli.telemetry.schema_version": "the version of this schema (changes re-show the notice)",
     "telemetry.sdk.name": "otel_cli_telemetry",
     "telemetry.sdk.language": "python",
@@ -93,6 +100,7 @@ _BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "process.runtime.name": ("identifier", False),
     "process.runtime.version": ("version", False),
     "cli.installation.id": ("identifier", False),
+    "service.instance.id": ("identifier", False),
     "cli.telemetry.schema_version": ("version", False),
     "telemetry.sdk.name": ("identifier", False),
     "telemetry.sdk.language": ("identifier", False),
@@ -118,7 +126,7 @@ TRUSTED_BUILTINS = frozenset(
         "cli.agent", "cli.telemetry.overhead_ms", "cli.telemetry.dropped",
         "cli.telemetry.redacted", "cli.telemetry.invalid_utf8", "os.type", "os.version",
         "host.arch", "process.runtime.name", "process.runtime.version", "cli.installation.id",
-        "cli.telemetry.schema_version",
+        "service.instance.id", "cli.telemetry.schema_version",
         "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version",
     }
 )  # fmt: skip

@@ -157,3 +157,9 @@ def test_each_kind(field: Field, value: object, expected: object) -> None:
     )
     converted = field.kind == "duration" and isinstance(value, float)  # seconds -> "1.5s"
     assert (redactor.count > 0) == (expected != value and not converted)
+
+
+def test_every_built_in_attribute_has_a_kind() -> None:
+    from otel_cli_telemetry.schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES
+
+    assert set(BUILTIN_SPAN_ATTRIBUTES) | set(BUILTIN_RESOURCE_ATTRIBUTES) == set(BUILTIN_FIELDS)
