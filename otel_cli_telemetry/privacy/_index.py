@@ -340,6 +340,6 @@ KINDS: dict[str, dict[str, Any]] = {
     'integer': {},
     'number': {},
     'text': {'max_length': 1024},
-    'version': {'pattern': '^(?:unknown|v?[0-9]{1,9}(?:\\.[0-9]{1,9}){0,5}(?:[-+._~]?[A-Za-z0-9]{1,24}){0,8})$', 'max_length': 64, 'placeholder': '<invalid-version>'},
+    'version': {'pattern': '^(?:unknown|v?[0-9]{1,9}(?:\\.[0-9]{1,9}){0,5}(?:[A-Za-z][A-Za-z0-9]{0,23})?(?:[-+._~][A-Za-z0-9]{1,24}){0,8})$', 'max_length': 64, 'placeholder': '<invalid-version>'},
 }
 # fmt: on

@@ -311,8 +311,9 @@ def fits_version(value: object) -> bool:
     """Whether ``value`` fits the version grammar (``rules.json`` ``kinds.version``).
 
     Plain string operations (a test checks them against the pattern): ``v``, a number, up
-    to 5 ``.number`` parts (numbers of at most 9 digits), then up to 8 parts of an optional
-    separator (``- + . _ ~``) and 1 to 24 letters or digits; or ``unknown``.
+    to 5 ``.number`` parts (numbers of at most 9 digits), an optional part glued to them that
+    starts with a letter (``1.0rc1``), then up to 8 parts of a separator (``- + . _ ~``) and
+    1 to 24 letters or digits; or ``unknown``.
     """
     if not isinstance(value, str) or not 0 < len(value) <= _index.KINDS["version"]["max_length"]:
         return False
@@ -321,28 +322,38 @@ def fits_version(value: object) -> bool:
     if not value.isascii():
         return False
     text = value[1:] if value[0] == "v" else value
-    position = 0
-    while position < len(text) and position < 9 and text[position] in _DIGITS:
-        position += 1
-    if position == 0:
-        return False
-    for _ in range(5):  # core parts: "." and 1..9 digits
-        end = position + 1
-        while end < len(text) and end - position <= 9 and text[end] in _DIGITS:
+    size = len(text)
+
+    def run(start: int, chars: frozenset[str]) -> int:
+        end = start
+        while end < size and text[end] in chars:
             end += 1
-        if text[position : position + 1] != "." or end == position + 1:
+        return end
+
+    position = run(0, _DIGITS)
+    if not 0 < position <= 9:
+        return False
+    for _ in range(5):  # core parts: "." and 1..9 digits, not followed by another digit
+        if text[position : position + 1] != ".":
+            break
+        end = run(position + 1, _DIGITS)
+        if end == position + 1 or end - position - 1 > 9:
             break
         position = end
-    groups = 0
-    while position < len(text):  # suffix parts: an optional separator, 1..24 alnum
-        if text[position] in _VERSION_SEPARATORS:
-            position += 1
-        start = position
-        while position < len(text) and position - start < 24 and text[position] in _ALNUM:
-            position += 1
-        groups += 1
-        if position == start or groups > 8:
+    if position < size and text[position] in _LETTERS:  # the glued part (1.0rc1)
+        end = run(position, _ALNUM)
+        if end - position > 24:
             return False
+        position = end
+    groups = 0
+    while position < size:  # separated parts
+        if text[position] not in _VERSION_SEPARATORS:
+            return False
+        end = run(position + 1, _ALNUM)
+        groups += 1
+        if end == position + 1 or end - position - 1 > 24 or groups > 8:
+            return False
+        position = end
     return True
 
 
