@@ -15,8 +15,13 @@ _FILE_MODE = 0o600
 
 
 def ensure_dir(path: str) -> None:
-    """Create ``path`` (and parents) private to the user, if missing."""
-    os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
+    """Create ``path`` (and parents) private to the user, if missing.
+
+    ``""`` (the folder of a bare file name such as ``records.jsonl``) is the working
+    directory, which exists: nothing to create (``os.makedirs("")`` would raise).
+    """
+    if path:
+        os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -15,6 +15,7 @@ For every setting the first source that says something wins:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -284,6 +285,10 @@ def resolve(
         interactive=interactive,
     )
     log_path = environ.get(f"{prefix}_TELEMETRY_LOG", "").strip() or None
+    if log_path is not None:
+        # Relative to the directory the command was run in, even if the program changes
+        # directory before the record is written at exit.
+        log_path = os.path.abspath(os.path.expanduser(log_path))
     budget = options.ci_budget_s
     if budget is None:
         try:
