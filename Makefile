@@ -2,48 +2,89 @@
 #   make demo   run the instrumented example CLI and show its telemetry (no server needed)
 #   make test   install everything the tests need (Python deps, the collector built from
 #               collector/builder-config.yaml, Prometheus, Jaeger, telemetrygen) and run them all
+# Others: make dist (a wheel in dist/), make lint, make bench, make clean.
+#
+# make test prepares in parallel: the Go builds (collector, then the test tools) beside the
+# Python side (venv, lint, compat venv, instrument venv), then runs pytest. Each long step
+# prints "==> step" when it starts and "==> step: N s" when it ends. Everything is cached
+# (Go builds in ~/.cache/otel-cli-telemetry, venvs by a hash of pyproject.toml).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+EXTRAS := .[test,grpc]
+# pytest's own arguments for `make test` (e.g. PYTEST_ARGS="-x -k seed").
+PYTEST_ARGS ?=
 
-.PHONY: demo test test-python lint bench collector tools compat instrument-venv clean
+# $(STEP) "name" command args...: runs the command between two progress lines.
+STEP := bash -c 'name=$$1; shift; start=$$(date +%s); echo "==> $$name" >&2; \
+	if "$$@"; then echo "==> $$name: $$(( $$(date +%s) - start )) s" >&2; \
+	else rc=$$?; echo "==> $$name: FAILED (exit $$rc) after $$(( $$(date +%s) - start )) s" >&2; \
+	exit $$rc; fi' step
+
+.PHONY: demo test test-python prepare prepare-go prepare-python lint bench collector tools \
+	compat instrument-venv dist clean
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,grpc]'
-	rm -f $(VENV)/.installed-* && touch $@
+	@$(STEP) "python: $(VENV) with the package and its test dependencies" sh -c \
+	  'test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	   $(PY) -m pip install -q --disable-pip-version-check --upgrade pip && \
+	   $(PY) -m pip install -q --disable-pip-version-check -e "$(EXTRAS)"'
+	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
 	PY=$(PY) bash examples/deploy/demo.sh
 
 collector:
-	bash collector/build.sh
+	@$(STEP) "go: collector (collector/build.sh)" bash collector/build.sh >/dev/null
 
 tools:
-	bash collector/install-test-tools.sh
+	@$(STEP) "go: prometheus, telemetrygen, jaeger (collector/install-test-tools.sh)" \
+	  bash collector/install-test-tools.sh >/dev/null
 
 # The oldest supported click (8.1) and typer before it vendored click (0.15).
 compat: $(STAMP)
-	test -x .work/compat-venv/bin/python || $(PYTHON) -m venv .work/compat-venv
-	.work/compat-venv/bin/python -m pip install -q 'click==8.1.8' 'typer==0.15.4' -e .
+	@test -x .work/compat-venv/bin/python || $(PYTHON) -m venv .work/compat-venv
+	@$(STEP) "python: .work/compat-venv (click 8.1, typer 0.15)" \
+	  .work/compat-venv/bin/python -m pip install -q --disable-pip-version-check \
+	  'click==8.1.8' 'typer==0.15.4' -e .
 
 # Three real CLIs from PyPI (click, typer, argparse) for the opentelemetry-instrument tests.
 instrument-venv: $(STAMP)
-	bash examples/instrument/setup-venv.sh
+	@$(STEP) "python: .work/instrument-venv (examples/instrument/setup-venv.sh)" \
+	  bash examples/instrument/setup-venv.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check otel_cli_telemetry tests examples benchmarks
-	$(VENV)/bin/mypy
-	$(PY) -W error -c "import otel_cli_telemetry"
+	@$(STEP) "lint: ruff" $(VENV)/bin/ruff check otel_cli_telemetry tests examples benchmarks
+	@$(STEP) "lint: mypy" $(VENV)/bin/mypy
+	@$(PY) -W error -c "import otel_cli_telemetry"
+
+# The Go builds (CPU and network) and the Python side (mostly network) overlap.
+prepare-go: collector
+	@$(MAKE) --no-print-directory tools
+
+prepare-python: $(STAMP)
+	@$(MAKE) --no-print-directory lint compat instrument-venv
+
+prepare:
+	@$(MAKE) --no-print-directory -j2 prepare-go prepare-python
 
 test-python: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test: $(STAMP) collector tools lint compat instrument-venv
-	$(PY) -m pytest -q
+test:
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory prepare && \
+	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	echo "==> make test: $$(( $$(date +%s) - start )) s in all (exit $$rc)" >&2; exit $$rc
+
+# A wheel of the package in dist/, installable anywhere: pip install dist/otel_cli_telemetry-*.whl
+dist: $(STAMP)
+	@rm -f dist/otel_cli_telemetry-*.whl
+	@$(STEP) "dist: wheel" $(PY) -m pip wheel -q --disable-pip-version-check --no-deps \
+	  -w dist .
+	@ls dist/otel_cli_telemetry-*.whl
 
 bench: $(STAMP) collector
 	$(PY) benchmarks/overhead.py
@@ -52,4 +93,4 @@ bench: $(STAMP) collector
 	$(PY) benchmarks/collector_load.py
 
 clean:
-	rm -rf $(VENV) .work
+	rm -rf $(VENV) .work dist

@@ -38,4 +38,5 @@ echo
 echo "== What this machine recorded"
 "$PY" -m otel_cli_telemetry --app deployctl report
 echo
-echo "To send to a collector instead: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 $PY examples/deploy/deployctl.py deploy"
+echo "To send to a collector instead (one on this machine: collector/README.md, \"Run it on your machine\"):"
+echo "  DEPLOYCTL_TELEMETRY=1 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 $PY examples/deploy/deployctl.py deploy"
