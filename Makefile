@@ -23,7 +23,7 @@ STEP := bash -c 'name=$$1; shift; start=$$(date +%s); echo "==> $$name" >&2; \
 	else rc=$$?; echo "==> $$name: FAILED (exit $$rc) after $$(( $$(date +%s) - start )) s" >&2; \
 	exit $$rc; fi' step
 
-.PHONY: demo test test-python prepare prepare-go prepare-python lint bench collector tools \
+.PHONY: demo test test-python prepare prepare-go lint bench collector tools \
 	compat instrument-venv dist clean
 
 $(STAMP): pyproject.toml
@@ -43,12 +43,20 @@ tools:
 	@$(STEP) "go: prometheus, telemetrygen, jaeger (collector/install-test-tools.sh)" \
 	  bash collector/install-test-tools.sh >/dev/null
 
-# The oldest supported click (8.1) and typer before it vendored click (0.15).
-compat: $(STAMP)
+# The oldest supported click (8.1) and typer before it vendored click (0.15). Editable, so
+# only a change of pyproject.toml (or of these pins) needs a reinstall.
+COMPAT_PINS  := 'click==8.1.8' 'typer==0.15.4'
+COMPAT_STAMP := .work/compat-venv/.installed-$(shell echo "$(COMPAT_PINS)" | cat - pyproject.toml \
+	| sha256sum | cut -c1-12)
+
+compat: $(COMPAT_STAMP)
+
+$(COMPAT_STAMP): pyproject.toml $(STAMP)
 	@test -x .work/compat-venv/bin/python || $(PYTHON) -m venv .work/compat-venv
 	@$(STEP) "python: .work/compat-venv (click 8.1, typer 0.15)" \
 	  .work/compat-venv/bin/python -m pip install -q --disable-pip-version-check \
-	  'click==8.1.8' 'typer==0.15.4' -e .
+	  $(COMPAT_PINS) -e .
+	@rm -f .work/compat-venv/.installed-* && touch $@
 
 # Three real CLIs from PyPI (click, typer, argparse) for the opentelemetry-instrument tests.
 instrument-venv: $(STAMP)
@@ -60,15 +68,13 @@ lint: $(STAMP)
 	@$(STEP) "lint: mypy" $(VENV)/bin/mypy
 	@$(PY) -W error -c "import otel_cli_telemetry"
 
-# The Go builds (CPU and network) and the Python side (mostly network) overlap.
+# The Go builds (CPU and network; one after the other, each uses both cores) overlap with
+# the Python side (pip is mostly network; lint needs the venv first).
 prepare-go: collector
 	@$(MAKE) --no-print-directory tools
 
-prepare-python: $(STAMP)
-	@$(MAKE) --no-print-directory lint compat instrument-venv
-
-prepare:
-	@$(MAKE) --no-print-directory -j2 prepare-go prepare-python
+prepare: $(STAMP)
+	@$(MAKE) --no-print-directory -j4 prepare-go lint compat instrument-venv
 
 test-python: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -76,7 +82,7 @@ test-python: $(STAMP)
 test:
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory prepare && \
-	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS); rc=$$?; \
 	echo "==> make test: $$(( $$(date +%s) - start )) s in all (exit $$rc)" >&2; exit $$rc
 
 # A wheel of the package in dist/, installable anywhere: pip install dist/otel_cli_telemetry-*.whl
