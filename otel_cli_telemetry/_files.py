@@ -69,3 +69,26 @@ def write_json(path: str, value: dict[str, Any]) -> None:
     import json
 
     write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())
+
+
+def why_not_appendable(path: str) -> str | None:
+    """Why :func:`append_line` would fail for ``path`` now, or None if it would work.
+
+    For ``status`` and ``doctor``: appending to a log file is swallowed at run time (telemetry
+    never breaks the host), so the admin side is where a bad ``<APP>_TELEMETRY_LOG`` shows.
+    Checks without writing: the file's write permission, or else that its nearest existing
+    folder is a folder the user may create entries in.
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return "it is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "permission denied"
+    folder = os.path.dirname(path)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"permission denied in {folder}"
+    return None

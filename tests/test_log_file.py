@@ -71,3 +71,41 @@ def test_relative_name_stays_where_the_command_was_run_after_chdir(
     assert _run(script, [], env, tmp_path) == 0
     assert _commands(tmp_path / "moves.jsonl") == ["move"]
     assert not (elsewhere / "moves.jsonl").exists()
+
+
+def test_why_not_appendable_agrees_with_append_line(tmp_path: Path) -> None:
+    """Each answer is checked against a real append: None exactly when it works."""
+    import os
+
+    from otel_cli_telemetry._files import append_line, why_not_appendable
+
+    a_file = tmp_path / "plain"
+    a_file.write_text("")
+    read_only_dir = tmp_path / "ro"
+    read_only_dir.mkdir()
+    read_only_file = tmp_path / "ro.jsonl"
+    read_only_file.write_text("")
+    read_only_file.chmod(0o400)
+    read_only_dir.chmod(0o500)
+    cases = {
+        str(tmp_path / "new.jsonl"): None,
+        str(tmp_path / "deep" / "er" / "new.jsonl"): None,
+        str(a_file): None,
+        str(tmp_path): "it is a directory",
+        str(a_file / "below.jsonl"): f"{a_file} is not a directory",
+        str(a_file / "x" / "below.jsonl"): f"{a_file} is not a directory",
+    }
+    if os.geteuid() != 0:  # root may write anywhere: permissions mean nothing to it
+        cases[str(read_only_file)] = "permission denied"
+        cases[str(read_only_dir / "x.jsonl")] = f"permission denied in {read_only_dir}"
+    try:
+        for path, reason in cases.items():
+            assert why_not_appendable(path) == reason, path
+            try:
+                append_line(path, b"{}")
+                appended = True
+            except OSError:
+                appended = False
+            assert appended is (reason is None), path
+    finally:
+        read_only_dir.chmod(0o700)
