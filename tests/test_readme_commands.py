@@ -24,8 +24,8 @@ separated by ``;``::
     <!-- readme-test: retry=SECONDS -->       re-run until it exits 0 (delivery is async)
     <!-- readme-test: expect=TEXT -->         its output (stdout + stderr) contains TEXT
 
-New files the commands leave in the checkout (``events.jsonl``, ...) are removed afterwards,
-and the test fails if a command changed a tracked file.
+New files the commands leave in the checkout and the README names (``events.jsonl``, ...) are
+removed afterwards, and the test fails if a command changed a tracked file.
 """
 
 from __future__ import annotations
@@ -163,13 +163,19 @@ def _tracked_changes() -> str:
 
 
 @pytest.fixture
-def checkout_watch() -> Iterator[None]:
-    """Removes what the commands left in the checkout; fails if they changed tracked files."""
+def checkout_watch(readme: Path) -> Iterator[None]:
+    """Removes the files the README's commands left in the checkout; fails if they changed
+    tracked files.
+
+    Only new files the README names (``events.jsonl``) are removed: README tests running in
+    parallel must not delete each other's files.
+    """
+    named = "".join(block.body for block in parse_blocks(readme))
     before_untracked, before_changes = _untracked(), _tracked_changes()
     yield
     for name in _untracked() - before_untracked:
         target = ROOT / name
-        if target.is_file() or target.is_symlink():
+        if name in named and (target.is_file() or target.is_symlink()):
             target.unlink()
     assert _tracked_changes() == before_changes, "README commands changed tracked files"
 
