@@ -4,7 +4,7 @@
 #               collector/builder-config.yaml, Prometheus, Jaeger, telemetrygen) and run them all
 # Others: make dist (a wheel in dist/), make lint, make bench, make clean.
 #
-# make test prepares in parallel: the Go builds (collector, then the test tools) beside the
+# make test prepares in parallel: the Go builds (the collector, the test tools) beside the
 # Python side (venv, lint, compat venv, instrument venv), then runs pytest. Each long step
 # prints "==> step" when it starts and "==> step: N s" when it ends. Everything is cached
 # (Go builds in ~/.cache/otel-cli-telemetry, venvs by a hash of pyproject.toml).
@@ -23,7 +23,7 @@ STEP := bash -c 'name=$$1; shift; start=$$(date +%s); echo "==> $$name" >&2; \
 	else rc=$$?; echo "==> $$name: FAILED (exit $$rc) after $$(( $$(date +%s) - start )) s" >&2; \
 	exit $$rc; fi' step
 
-.PHONY: demo test test-python prepare prepare-go lint bench collector tools \
+.PHONY: demo test test-python prepare lint bench collector tools \
 	compat instrument-venv dist clean
 
 $(STAMP): pyproject.toml
@@ -68,13 +68,11 @@ lint: $(STAMP)
 	@$(STEP) "lint: mypy" $(VENV)/bin/mypy
 	@$(PY) -W error -c "import otel_cli_telemetry"
 
-# The Go builds (CPU and network; one after the other, each uses both cores) overlap with
-# the Python side (pip is mostly network; lint needs the venv first).
-prepare-go: collector
-	@$(MAKE) --no-print-directory tools
-
+# The two Go builds (module downloads, then compiles on both cores) and the Python side
+# (pip is mostly network; lint needs the venv first) overlap. Go's module and build caches
+# are safe for concurrent builds.
 prepare: $(STAMP)
-	@$(MAKE) --no-print-directory -j4 prepare-go lint compat instrument-venv
+	@$(MAKE) --no-print-directory -j5 collector tools lint compat instrument-venv
 
 test-python: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
