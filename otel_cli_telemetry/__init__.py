@@ -148,6 +148,7 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
     from .config import resolve
 
     settings = resolve(options, os.environ, interactive=is_interactive(sys.stdin, sys.stderr))
+    launched = session.settings_source == "instrumentor"
     if session.sink is not None:  # otel_cli_telemetry.testing is capturing
         settings = settings.replace(
             enabled=True,
@@ -178,7 +179,7 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
         from .gate.state import save_declaration as save_schema
 
         with internal_errors("save schema"):
-            save_schema(settings)
+            save_schema(settings, launcher=launched)
     if not settings.capture:
         # Off for this run: nothing to record, so no exit hooks and no capture patches. click
         # and typer are patched only when the `telemetry` subcommand may be used on this run

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from ._files import read_json
+from ._files import read_json, why_not_appendable
 from .config import InitOptions, Settings, env_prefix, resolve
 from .gate.state import DENIED, GRANTED, State, read_installation_id, update_state
 from .handoff import spool
@@ -85,10 +85,12 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
 
 def save_schema(settings: Settings) -> None:
-    """Remember the app's declared fields and consent options, for the admin command."""
+    """Remember the app's declared fields and consent options, for the admin command
+    (keeping the mark of a last run under ``opentelemetry-instrument``)."""
     from .gate.state import save_declaration
 
-    save_declaration(settings)
+    saved = read_json(settings.paths.schema_file) or {}
+    save_declaration(settings, launcher=saved.get("launcher") is True)
 
 
 def _effective(settings: Settings) -> str:
@@ -98,19 +100,65 @@ def _effective(settings: Settings) -> str:
     return f"Telemetry is now {on} (decided by: {fresh.decided_by})."
 
 
+def _log_file(path: str | None) -> str:
+    """The log file, and why it cannot be written if so (appends fail silently at run time)."""
+    if path is None:
+        return "none"
+    problem = why_not_appendable(path)
+    if problem is None:
+        return path
+    return f"{path}: CANNOT be written ({problem}); no record is logged"
+
+
+def _launcher_decision(settings: Settings) -> tuple[bool, str] | None:
+    """(on, why) for the app's runs under ``opentelemetry-instrument``, when its last recorded
+    run was one; None otherwise (or inside the app, which knows how it was started)."""
+    from .capture import session
+
+    if session.settings is settings:
+        return None
+    saved = read_json(settings.paths.schema_file) or {}
+    if saved.get("launcher") is not True:
+        return None
+    try:
+        from .instrumentor import decide
+    except ImportError:  # opentelemetry-instrumentation is not installed in this environment
+        return True, "opentelemetry-instrument: the operator's opt-in, unless an opt-out says no"
+    state_dir = settings.options.state_dir
+    return decide(os.environ, settings.app, state_dir)
+
+
 def status(settings: Settings) -> str:
-    """Whether telemetry is on, and which source decided it."""
+    """Whether telemetry is on, and which source decided it.
+
+    An app last run under ``opentelemetry-instrument`` is on under the launcher whatever a
+    direct run would decide; both are shown, so ``status`` and ``report`` never disagree.
+    """
     state = State.load(settings.paths)
     on = "on" if settings.enabled else "off"
+    launcher = _launcher_decision(settings)
+    if launcher is None:
+        headline = f"Telemetry for {settings.app} is {on}."
+        decided = [f"  decided by: {settings.decided_by}"]
+    else:
+        under = "on" if launcher[0] else "off"
+        headline = (
+            f"Telemetry for {settings.app} is {under} under opentelemetry-instrument (as it"
+            f" last ran), and {on} when it runs on its own."
+        )
+        decided = [
+            f"  decided by: {launcher[1]} (runs under the launcher)",
+            f"              {settings.decided_by} (runs on its own)",
+        ]
     lines = [
-        f"Telemetry for {settings.app} is {on}.",
-        f"  decided by: {settings.decided_by}",
+        headline,
+        *decided,
         f"  consent:    {settings.options.consent}",
         f"  endpoint:   {settings.endpoint or 'none (records stay on this machine)'}",
         f"  protocol:   {settings.protocol}",
         f"  ci:         {settings.ci or 'no'}",
         f"  debug:      {'on: records printed on stderr, none sent' if settings.debug else 'off'}",
-        f"  log file:   {settings.log_path or 'none'}",
+        f"  log file:   {_log_file(settings.log_path)}",
         f"  state dir:  {settings.paths.root}",
         f"  installation id: {read_installation_id(settings.paths) or '(not created)'}",
         f"  schema version:  {settings.schema.version}",
@@ -132,9 +180,14 @@ def status(settings: Settings) -> str:
             "`disable` rewrites it"
         )
     prefix = env_prefix(settings.app)
+    # Under the launcher no `telemetry` subcommand is added to someone else's CLI.
+    command = (
+        f"otel-cli-telemetry --app {settings.app}"
+        if launcher is not None
+        else f"{settings.app} telemetry"
+    )
     lines.append(
-        f"  change: `{settings.app} telemetry enable|disable`, {prefix}_TELEMETRY=0|1, "
-        "DO_NOT_TRACK=1"
+        f"  change: `{command} enable|disable`, {prefix}_TELEMETRY=0|1, DO_NOT_TRACK=1"
     )
     return "\n".join(lines)
 

@@ -195,6 +195,7 @@ class CliTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 version = console_script_version(argv[0])
         state_dir = kwargs.get("state_dir")
         enabled, why = decide(environ, app, state_dir)
+        session.settings_source = "instrumentor"  # before init(): it saves how the app ran
         telemetry.init(
             app=app,
             version=str(version or "unknown"),

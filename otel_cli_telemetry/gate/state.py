@@ -156,9 +156,11 @@ def installation_id(paths: Paths) -> str:
             pass
 
 
-def save_declaration(settings: Settings) -> None:
+def save_declaration(settings: Settings, *, launcher: bool = False) -> None:
     """Remember the app's declared fields and consent options, for the admin command.
 
+    ``launcher``: this run was started by ``opentelemetry-instrument``, which turns
+    telemetry on by itself; ``status`` says so instead of only what a direct run decides.
     Written only when they changed: one small read per run otherwise.
     """
     options = settings.options
@@ -172,5 +174,7 @@ def save_declaration(settings: Settings) -> None:
         "policy_url": options.policy_url,
         "app_version": options.version,
     }
+    if launcher:
+        data["launcher"] = True
     if read_json(settings.paths.schema_file) != data:
         write_json(settings.paths.schema_file, data)
