@@ -2,7 +2,7 @@
 
 Shared by the admin command (``otel-cli-telemetry --app NAME ...``), the ``telemetry``
 subcommand injected into click and typer apps, and the argparse helper
-(:mod:`otel_cli_telemetry.commands`), so all three say and do exactly the same thing.
+(:mod:`otel_cli_telemetry.admin.commands`), so all three say and do exactly the same thing.
 :func:`run_action` returns the text to print and an exit code; nothing here raises for a
 broken state dir.
 
@@ -18,12 +18,12 @@ import os
 import time
 from typing import Any
 
-from ._files import read_json, why_not_appendable
-from .config import InitOptions, Settings, env_prefix, resolve
-from .gate.state import DENIED, GRANTED, State, read_installation_id, update_state
-from .handoff import spool
-from .paths import Paths
-from .schema import Schema
+from .._files import read_json, why_not_appendable
+from ..config import InitOptions, Settings, env_prefix, resolve
+from ..gate.state import DENIED, GRANTED, State, read_installation_id, update_state
+from ..handoff import spool
+from ..paths import Paths
+from ..schema import Schema
 
 ACTIONS = ("status", "enable", "disable", "schema")
 FORMATS = ("text", "json", "collector", "policy")
@@ -62,7 +62,7 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
     Inside the app (the injected command), the app's own settings for this run.
     """
-    from .capture import session
+    from ..capture import session
 
     current = session.settings
     if current is not None and current.app == app and (state_dir in (None, current.paths.root)):
@@ -87,10 +87,12 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 def save_schema(settings: Settings) -> None:
     """Remember the app's declared fields and consent options, for the admin command
     (keeping the mark of a last run under ``opentelemetry-instrument``)."""
-    from .gate.state import save_declaration
+    from ..gate.state import save_declaration
 
-    saved = read_json(settings.paths.schema_file) or {}
-    save_declaration(settings, launcher=saved.get("launcher") is True)
+    declaration = settings.declaration()
+    if (read_json(settings.paths.schema_file) or {}).get("launcher") is True:
+        declaration["launcher"] = True
+    save_declaration(settings.paths, declaration)
 
 
 def _effective(settings: Settings) -> str:
@@ -113,7 +115,7 @@ def _log_file(path: str | None) -> str:
 def _launcher_decision(settings: Settings) -> tuple[bool, str] | None:
     """(on, why) for the app's runs under ``opentelemetry-instrument``, when its last recorded
     run was one; None otherwise (or inside the app, which knows how it was started)."""
-    from .capture import session
+    from ..capture import session
 
     if session.settings is settings:
         return None
@@ -121,7 +123,7 @@ def _launcher_decision(settings: Settings) -> tuple[bool, str] | None:
     if saved.get("launcher") is not True:
         return None
     try:
-        from .instrumentor import decide
+        from ..instrumentor import decide
     except ImportError:  # opentelemetry-instrumentation is not installed in this environment
         return True, "opentelemetry-instrument: the operator's opt-in, unless an opt-out says no"
     state_dir = settings.options.state_dir
@@ -165,7 +167,7 @@ def status(settings: Settings) -> str:
         f"  spool:      {spool.count(settings.paths)} record(s) waiting, "
         f"{spool.pending_drops(settings.paths)} dropped not yet reported",
     ]
-    from .delivery.breaker import DeliveryState
+    from ..delivery.breaker import DeliveryState
 
     breaker = DeliveryState.load(settings.paths)
     if breaker.is_open(endpoint=settings.endpoint):
@@ -224,7 +226,7 @@ def disable(settings: Settings) -> str:
 
 def current_schema(settings: Settings) -> Schema:
     """The schema with the metrics this process created (none in the admin command)."""
-    from .instruments import registered
+    from ..instruments import registered
 
     schema = settings.schema
     return Schema(schema.app, schema.fields, schema.metrics or registered())
