@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from support import APPS
 
@@ -25,6 +26,13 @@ def _run(script: Path | str, args: list[str], env: dict[str, str], cwd: Path) ->
         timeout=30,
         check=False,
     ).returncode
+
+
+def _debug_record(stderr: bytes) -> dict[str, Any]:
+    """The one debug record among the app's own stderr lines."""
+    (line,) = [x for x in stderr.decode().splitlines() if "telemetry debug, not sent] " in x]
+    record: dict[str, Any] = json.loads(line.partition("] ")[2])
+    return record
 
 
 def _commands(log: Path) -> list[str]:
@@ -109,3 +117,46 @@ def test_why_not_appendable_agrees_with_append_line(tmp_path: Path) -> None:
             assert appended is (reason is None), path
     finally:
         read_only_dir.chmod(0o700)
+
+
+def test_debug_record_on_a_fresh_install_says_the_id_is_not_created_yet(
+    cli_env: dict[str, str],
+) -> None:
+    """A debug run on a fresh machine creates no file, and does not show an empty id."""
+    from otel_cli_telemetry.pipeline import NO_INSTALLATION_ID
+
+    env = {**cli_env, "CLICKAPP_TELEMETRY": "0", "CLICKAPP_TELEMETRY_DEBUG": "1"}
+    result = subprocess.run(
+        [sys.executable, str(APPS / "click_app.py"), "deploy"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0
+    record = _debug_record(result.stderr)
+    assert record["resource"]["cli.installation.id"] == NO_INSTALLATION_ID
+    assert not Path(cli_env["XDG_STATE_HOME"]).exists()  # nothing written
+
+    # Once a recording run made the id, debug records show it.
+    on = {**cli_env, "CLICKAPP_TELEMETRY": "1"}
+    assert (
+        subprocess.run(
+            [sys.executable, str(APPS / "click_app.py"), "deploy"], env=on, timeout=30, check=False
+        ).returncode
+        == 0
+    )
+    made = (
+        (Path(cli_env["XDG_STATE_HOME"]) / "clickapp" / "otel-cli-telemetry" / "installation_id")
+        .read_text()
+        .strip()
+    )
+    result = subprocess.run(
+        [sys.executable, str(APPS / "click_app.py"), "deploy"],
+        env={**on, "CLICKAPP_TELEMETRY_DEBUG": "1"},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    record = _debug_record(result.stderr)
+    assert record["resource"]["cli.installation.id"] == made
