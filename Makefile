@@ -14,8 +14,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 EXTRAS := .[test,grpc]
-# pytest's own arguments for `make test` (e.g. PYTEST_ARGS="-x -k seed").
-PYTEST_ARGS ?=
+# pytest's own arguments for `make test` (e.g. PYTEST_ARGS="-x -k seed"), and its worker
+# processes (pytest-xdist; 0 = in one process). Two workers: 149 s instead of 227 s for a
+# third of the suite on the 2-core reference machine.
+PYTEST_ARGS    ?=
+PYTEST_WORKERS ?= 2
 
 # $(STEP) "name" command args...: runs the command between two progress lines.
 STEP := bash -c 'name=$$1; shift; start=$$(date +%s); echo "==> $$name" >&2; \
@@ -74,13 +77,16 @@ lint: $(STAMP)
 prepare: $(STAMP)
 	@$(MAKE) --no-print-directory -j5 collector tools lint compat instrument-venv
 
-test-python: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+# The suite without preparing the Go builds (collector tests build what they miss). The
+# venvs the fixtures would otherwise make are made first: two workers must not race for them.
+test-python: $(STAMP) compat instrument-venv
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test:
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory prepare && \
-	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS); rc=$$?; \
+	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=10 \
+	  $(PYTEST_ARGS); rc=$$?; \
 	echo "==> make test: $$(( $$(date +%s) - start )) s in all (exit $$rc)" >&2; exit $$rc
 
 # A wheel of the package in dist/, installable anywhere: pip install dist/otel_cli_telemetry-*.whl
