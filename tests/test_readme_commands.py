@@ -63,6 +63,8 @@ PORTS = {
     8888: "OTELCOL_TELEMETRY_PORT",
     8889: "OTELCOL_PROMETHEUS_ENDPOINT",
 }
+#: Variables that say how this machine reaches PyPI and the Go module proxy.
+_REGISTRY_ACCESS = ("PIP_", "GO", "SSL_CERT_", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 BLOCK_TIMEOUT_S = 900  # `make dist`, a cold collector build: long, but bounded
 _FENCE = re.compile(
     r"(?:<!--\s*readme-test:(?P<marker>.*?)-->\s*\n)?^```sh[ \t]*\n(?P<body>.*?)^```[ \t]*$",
@@ -243,9 +245,14 @@ def test_readme_commands_run_as_written(readme: Path, tmp_path: Path) -> None:
     }
     # The build caches (collector, Go, pip) are the machine's: a throwaway HOME must not
     # mean a cold 5-minute collector build.
-    for name in ("GOPROXY", "GOFLAGS", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "PIP_INDEX_URL"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    # How this machine reaches the registries (proxies, certificates, mirrors) stays.
+    for name, value in os.environ.items():
+        if name.startswith(_REGISTRY_ACCESS) or name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+        ):
+            env.setdefault(name, value)
     Path(env["HOME"]).mkdir()
     for old, name in PORTS.items():
         env[name] = str(ports[old]) if name.endswith("_PORT") else f"127.0.0.1:{ports[old]}"
