@@ -85,7 +85,7 @@ test-python: $(STAMP) compat instrument-venv
 test:
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory prepare && \
-	$(STEP) "pytest: the whole suite" $(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=10 \
+	$(STEP) "pytest ($(PYTEST_WORKERS) workers)" $(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=10 \
 	  $(PYTEST_ARGS); rc=$$?; \
 	echo "==> make test: $$(( $$(date +%s) - start )) s in all (exit $$rc)" >&2; exit $$rc
 
