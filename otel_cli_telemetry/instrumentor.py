@@ -38,14 +38,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from ._internal import debug, internal_errors
+from .gate.launcher import DECIDED_BY, decide  # noqa: F401 (DECIDED_BY: re-exported)
 
-#: What ``status`` reports as the deciding source when the launcher turned telemetry on.
-DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"
 FALLBACK_APP = "python-cli"
 
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 #: Console scripts and modules that are this SDK's own processes (drainer, admin command):
 #: instrumenting them would record the drainer as a command, and spawn drainers forever.
 _OWN_MODULE = "otel_cli_telemetry"
@@ -122,25 +119,6 @@ def console_script_version(script: str) -> str | None:
                 version: str = dist.version
                 return version
     return None
-
-
-def decide(environ: Mapping[str, str], app: str, state_dir: str | None) -> tuple[bool, str]:
-    """(enabled, why): on by the launcher, unless something explicit says no."""
-    from .config import env_prefix
-    from .gate.state import DENIED, State
-    from .paths import Paths
-
-    prefix = env_prefix(app)
-    switch = environ.get(f"{prefix}_TELEMETRY", "").strip().lower()
-    if switch in _TRUE or switch in _FALSE:
-        return switch in _TRUE, f"{prefix}_TELEMETRY={switch}"
-    if environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
-        return False, "DO_NOT_TRACK is set"
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False, "OTEL_SDK_DISABLED=true"
-    if State.load(Paths.for_app(app, state_dir)).consent == DENIED:
-        return False, "state file: disabled"
-    return True, DECIDED_BY
 
 
 def _label_decision(why: str) -> None:

@@ -122,12 +122,9 @@ def _launcher_decision(settings: Settings) -> tuple[bool, str] | None:
     saved = read_json(settings.paths.schema_file) or {}
     if saved.get("launcher") is not True:
         return None
-    try:
-        from ..instrumentor import decide
-    except ImportError:  # opentelemetry-instrumentation is not installed in this environment
-        return True, "opentelemetry-instrument: the operator's opt-in, unless an opt-out says no"
-    state_dir = settings.options.state_dir
-    return decide(os.environ, settings.app, state_dir)
+    from ..gate.launcher import decide
+
+    return decide(os.environ, settings.app, settings.options.state_dir)
 
 
 def status(settings: Settings) -> str:
