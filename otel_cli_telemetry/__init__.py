@@ -148,7 +148,6 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
     from .config import resolve
 
     settings = resolve(options, os.environ, interactive=is_interactive(sys.stdin, sys.stderr))
-    launched = session.settings_source == "instrumentor"
     if session.sink is not None:  # otel_cli_telemetry.testing is capturing
         settings = settings.replace(
             enabled=True,
@@ -180,10 +179,7 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
         from .gate.state import save_declaration as save_schema
 
         with internal_errors("save schema"):
-            declaration = settings.declaration()
-            if launched:  # status then says what the launcher decides, not only a direct run
-                declaration["launcher"] = True
-            save_schema(settings.paths, declaration)
+            save_schema(settings.paths, settings.declaration())
     if not settings.capture:
         # Off for this run: nothing to record, so no exit hooks and no capture patches. click
         # and typer are patched only when the `telemetry` subcommand may be used on this run
@@ -289,6 +285,9 @@ class phase:
                 )
                 record.phases.append(self._phase)
                 record.phase_stack.append(self._phase)
+                session.open_context(
+                    self._phase, record.trace_id, self._phase.span_id, record.sampled
+                )
         return self
 
     def __exit__(
@@ -306,6 +305,7 @@ class phase:
                     current.error_type = exits.classify(exc)[1]
                 if record is not None and current in record.phase_stack:
                     record.phase_stack.remove(current)
+                    session.close_context(current)
             self._phase = None
 
     def __call__(self, func: F) -> F:
@@ -368,7 +368,8 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     with internal_errors("subprocess_env"):
         record = session.current()
         if record is not None:
-            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-01"
+            flags = "01" if record.sampled else "00"
+            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-{flags}"
             upstream = parse_traceparent(os.environ.get("TRACEPARENT"))
             state = os.environ.get("TRACESTATE", "").strip()
             if state and upstream is not None and upstream[0] == record.trace_id:

@@ -19,7 +19,16 @@ import time
 from typing import Any
 
 from .._files import read_json, why_not_appendable
-from ..config import InitOptions, Settings, env_prefix, resolve
+from ..config import (
+    LAUNCHER_MARKER,
+    InitOptions,
+    Settings,
+    delivery_protocol,
+    env_prefix,
+    launched_service_name,
+    launcher_decision,
+    resolve,
+)
 from ..gate.state import DENIED, GRANTED, State, read_installation_id, update_state
 from ..handoff import spool
 from ..paths import Paths
@@ -67,9 +76,23 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
     current = session.settings
     if current is not None and current.app == app and (state_dir in (None, current.paths.root)):
         return current
-    saved = read_json(Paths.for_app(app, state_dir).schema_file) or {}
+    paths = Paths.for_app(app, state_dir)
+    saved = read_json(paths.schema_file) or {}
     options = _saved_options(app, state_dir, saved)
     settings = resolve(options, os.environ, interactive=True)
+    if os.path.exists(os.path.join(paths.root, LAUNCHER_MARKER)) and not (
+        settings.decided_by.startswith(("init(", f"{env_prefix(app)}_TELEMETRY"))
+    ):
+        # The app runs under opentelemetry-instrument: no notice, no prompt; on unless an
+        # explicit no. (A "default: ..." answer would describe an app that calls init().)
+        enabled, why = launcher_decision(os.environ, app, paths)
+        return settings.replace(
+            enabled=enabled,
+            decided_by=why,
+            show_notice=False,
+            ask=False,
+            service_name=launched_service_name(os.environ) or app,
+        )
     if settings.show_notice:
         settings = settings.replace(
             show_notice=False,
@@ -85,14 +108,10 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
 
 def save_schema(settings: Settings) -> None:
-    """Remember the app's declared fields and consent options, for the admin command
-    (keeping the mark of a last run under ``opentelemetry-instrument``)."""
+    """Remember the app's declared fields and consent options, for the admin command."""
     from ..gate.state import save_declaration
 
-    declaration = settings.declaration()
-    if (read_json(settings.paths.schema_file) or {}).get("launcher") is True:
-        declaration["launcher"] = True
-    save_declaration(settings.paths, declaration)
+    save_declaration(settings.paths, settings.declaration())
 
 
 def _effective(settings: Settings) -> str:
@@ -112,49 +131,29 @@ def _log_file(path: str | None) -> str:
     return f"{path}: CANNOT be written ({problem}); no record is logged"
 
 
-def _launcher_decision(settings: Settings) -> tuple[bool, str] | None:
-    """(on, why) for the app's runs under ``opentelemetry-instrument``, when its last recorded
-    run was one; None otherwise (or inside the app, which knows how it was started)."""
-    from ..capture import session
-
-    if session.settings is settings:
-        return None
-    saved = read_json(settings.paths.schema_file) or {}
-    if saved.get("launcher") is not True:
-        return None
-    from ..gate.launcher import decide
-
-    return decide(os.environ, settings.app, settings.options.state_dir)
+def _protocol_line(settings: Settings) -> str:
+    used = delivery_protocol(settings.protocol)
+    if used != settings.protocol:
+        return f"{used} ({settings.protocol} asked; the grpc extra is not installed)"
+    return used
 
 
 def status(settings: Settings) -> str:
-    """Whether telemetry is on, and which source decided it.
-
-    An app last run under ``opentelemetry-instrument`` is on under the launcher whatever a
-    direct run would decide; both are shown, so ``status`` and ``report`` never disagree.
-    """
+    """Whether telemetry is on, and which source decided it."""
     state = State.load(settings.paths)
     on = "on" if settings.enabled else "off"
-    launcher = _launcher_decision(settings)
-    if launcher is None:
-        headline = f"Telemetry for {settings.app} is {on}."
-        decided = [f"  decided by: {settings.decided_by}"]
-    else:
-        under = "on" if launcher[0] else "off"
-        headline = (
-            f"Telemetry for {settings.app} is {under} under opentelemetry-instrument (as it"
-            f" last ran), and {on} when it runs on its own."
-        )
-        decided = [
-            f"  decided by: {launcher[1]} (runs under the launcher)",
-            f"              {settings.decided_by} (runs on its own)",
-        ]
     lines = [
-        headline,
-        *decided,
+        f"Telemetry for {settings.app} is {on}.",
+        f"  decided by: {settings.decided_by}",
         f"  consent:    {settings.options.consent}",
         f"  endpoint:   {settings.endpoint or 'none (records stay on this machine)'}",
-        f"  protocol:   {settings.protocol}",
+        f"  protocol:   {_protocol_line(settings)}",
+        f"  signals:    traces {'sent' if settings.send_traces else 'not sent'}, "
+        f"metrics {'sent' if settings.send_metrics else 'not sent'} "
+        f"({settings.metrics_temporality} temporality)",
+        f"  sampler:    {settings.sampler}"
+        + (f" ({settings.sampler_ratio:g})" if settings.sampler.endswith("ratio") else ""),
+        f"  service:    {settings.service_name}",
         f"  ci:         {settings.ci or 'no'}",
         f"  debug:      {'on: records printed on stderr, none sent' if settings.debug else 'off'}",
         f"  log file:   {_log_file(settings.log_path)}",
@@ -178,16 +177,19 @@ def status(settings: Settings) -> str:
             "  note: the state file was unreadable and is ignored; `enable` or "
             "`disable` rewrites it"
         )
+    from ..config_check import otel_problems
+
+    problems = otel_problems(os.environ, settings.options.endpoint)
+    if problems:
+        lines.append("  OpenTelemetry variables not honoured as set:")
+        lines.extend(f"    - {problem}" for problem in problems)
     prefix = env_prefix(settings.app)
-    # Under the launcher no `telemetry` subcommand is added to someone else's CLI.
+    # A CLI run under opentelemetry-instrument has no `telemetry` subcommand of ours.
+    launched = os.path.exists(os.path.join(settings.paths.root, LAUNCHER_MARKER))
     command = (
-        f"otel-cli-telemetry --app {settings.app}"
-        if launcher is not None
-        else f"{settings.app} telemetry"
+        f"otel-cli-telemetry --app {settings.app}" if launched else f"{settings.app} telemetry"
     )
-    lines.append(
-        f"  change: `{command} enable|disable`, {prefix}_TELEMETRY=0|1, DO_NOT_TRACK=1"
-    )
+    lines.append(f"  change: `{command} enable|disable`, {prefix}_TELEMETRY=0|1, DO_NOT_TRACK=1")
     return "\n".join(lines)
 
 
