@@ -111,6 +111,10 @@ def test_commands_in_parallel_never_see_two_drainers(cli_env: dict[str, str]) ->
 
 
 def test_a_lingering_drainer_leaves_when_telemetry_is_disabled(cli_env: dict[str, str]) -> None:
+    from otel_cli_telemetry.delivery.drainer import CONSENT_DENIED
+    from otel_cli_telemetry.gate.state import DENIED
+
+    assert CONSENT_DENIED == DENIED
     with OtlpHttpReceiver() as rx:
         env = app_env(cli_env, APP, rx.endpoint, **{LINGER: "120"})
         root = state_dir(env, APP)

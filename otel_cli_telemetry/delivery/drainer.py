@@ -217,11 +217,17 @@ def _wait_for_records(paths: Paths, deadline: float, idle_s: float, poll_s: floa
                 return True
 
 
+#: ``gate.state.DENIED``: the state file's consent after ``disable`` (delivery reads the
+#: file, it does not import the gate; tests/test_drainer_burst.py checks the two agree).
+CONSENT_DENIED = "denied"
+
+
 def _telemetry_disabled(paths: Paths) -> bool:
     """Whether the user turned telemetry off with ``disable`` since we started."""
-    from ..gate.state import DENIED, State
+    from .._files import read_json
 
-    return State.load(paths).consent == DENIED
+    state = read_json(paths.state_file)
+    return isinstance(state, dict) and state.get("consent") == CONSENT_DENIED
 
 
 def _drain_locked(
