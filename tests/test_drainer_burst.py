@@ -84,6 +84,9 @@ def test_one_drainer_serves_a_session_of_commands_then_leaves(cli_env: dict[str,
             assert isinstance(exit_entry["cpu_ms_per_record"], float)
             spans = command_spans(rx.spans(), APP)
             assert len({s["span_id"] for s in spans}) == 5 == len(spans)
+            doctor = admin(APP, ["doctor"], env).stdout.decode()
+            assert "last drainer: 5 record(s) in" in doctor
+            assert "ms per record" in doctor
         finally:
             kill_drainers(root)
 

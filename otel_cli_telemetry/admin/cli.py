@@ -127,6 +127,11 @@ def doctor(settings: Settings) -> tuple[str, int]:
         f"{spool.pending_drops(settings.paths)} drop(s) not yet reported; "
         f"drainer {'running' if held_by_someone(settings.paths.lock_file) else 'idle'}",
     ]
+    from ..delivery.drainer import last_run_cost
+
+    cost = last_run_cost(settings.paths)
+    if cost:
+        tail.append(f"  {cost}")
     if settings.endpoint is None:
         lines.append("endpoint: none configured; nothing is sent (local history only).")
         return "\n".join(lines + tail), 0

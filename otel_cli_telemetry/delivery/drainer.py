@@ -776,6 +776,29 @@ def _parse_args(argv: list[str]) -> _Args:
     return args
 
 
+def last_run_cost(paths: Paths) -> str | None:
+    """The last detached drainer's own account of its cost (for ``doctor``), if any."""
+    for name in (paths.delivery_log, paths.delivery_log + ".1"):
+        try:
+            with open(name, "rb") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        for raw in reversed(lines):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("outcome") == "exit":
+                per = entry.get("cpu_ms_per_record")
+                each = f", {per} ms per record" if per is not None else ""
+                return (
+                    f"last drainer: {entry.get('records', 0)} record(s) in "
+                    f"{entry.get('wall_s', '?')} s, {entry.get('cpu_ms', '?')} ms CPU in all{each}"
+                )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached drainer (``python -m otel_cli_telemetry.delivery.drainer``)."""
     started = time.time()
