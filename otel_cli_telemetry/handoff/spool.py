@@ -296,8 +296,13 @@ def quarantine_dir(paths: Paths) -> str:
     return os.path.join(paths.root, "quarantine")
 
 
-def _trim_quarantine(folder: str) -> None:
-    """Keep the newest few small regular files; delete everything else in the folder."""
+def clear_quarantine(paths: Paths) -> None:
+    """Delete every file set aside (``disable``: nothing of the user's stays behind)."""
+    _trim_quarantine(quarantine_dir(paths), keep=0)
+
+
+def _trim_quarantine(folder: str, keep: int = QUARANTINE_MAX_FILES) -> None:
+    """Keep the newest ``keep`` small regular files; delete everything else in the folder."""
     try:
         with os.scandir(folder) as scan:
             items = []
@@ -312,7 +317,7 @@ def _trim_quarantine(folder: str) -> None:
     kept = 0
     for info, path in items:
         small_file = stat.S_ISREG(info.st_mode) and info.st_size <= MAX_RECORD_BYTES
-        if small_file and kept < QUARANTINE_MAX_FILES:
+        if small_file and kept < keep:
             kept += 1
             continue
         try:
