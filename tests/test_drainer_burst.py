@@ -150,3 +150,25 @@ def test_a_lingering_drainer_leaves_when_the_endpoint_fails(cli_env: dict[str, s
             assert exit_entry["stopped"] == "failed"
         finally:
             kill_drainers(root)
+
+
+def test_flush_does_not_wait_for_a_lingering_drainer(cli_env: dict[str, str]) -> None:
+    """The drainer holds the lock while it lingers; ``flush`` is done once the spool is."""
+    with OtlpHttpReceiver() as rx:
+        env = app_env(cli_env, APP, rx.endpoint, **{LINGER: "120"})
+        root = state_dir(env, APP)
+        try:
+            assert run_app("click_app.py", ["deploy"], env).returncode == 0
+            assert wait_until(lambda: len(command_spans(rx.spans(), APP)) == 1)
+            assert drainer_pids(root), "lingering"
+            assert run_app("click_app.py", ["deploy"], env).returncode == 0  # spooled
+            result = admin(APP, ["flush", "--timeout", "100"], env, timeout=60)
+            assert result.returncode == 0, result
+            assert result.stdout in (
+                b"The running drainer delivered everything; 0 waiting.\n",
+                b"Nothing to deliver.\n",
+            )
+            assert spool_files(env, APP) == []
+            assert len(command_spans(rx.spans(), APP)) == 2
+        finally:
+            kill_drainers(root)

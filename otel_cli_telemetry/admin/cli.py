@@ -58,6 +58,11 @@ def flush(settings: Settings, timeout_s: float) -> tuple[str, int]:
         dropped += report.dropped
         if not report.locked_out or time.time() >= deadline:
             break
+        if not spool.count(settings.paths):
+            # The detached drainer (it lingers between commands) took everything: done.
+            if tty:
+                sys.stderr.write("\n")
+            return "The running drainer delivered everything; 0 waiting.", 0
         time.sleep(0.1)  # a drainer holds the lock: it is delivering; wait our turn
     if tty:
         sys.stderr.write("\n")
