@@ -58,6 +58,11 @@ def flush(settings: Settings, timeout_s: float) -> tuple[str, int]:
         dropped += report.dropped
         if not report.locked_out or time.time() >= deadline:
             break
+        if not spool.count(settings.paths):
+            # The detached drainer (it lingers between commands) took everything: done.
+            if tty:
+                sys.stderr.write("\n")
+            return "The running drainer delivered everything; 0 waiting.", 0
         time.sleep(0.1)  # a drainer holds the lock: it is delivering; wait our turn
     if tty:
         sys.stderr.write("\n")
@@ -133,6 +138,11 @@ def doctor(settings: Settings) -> tuple[str, int]:
         f"{spool.pending_drops(settings.paths)} drop(s) not yet reported; "
         f"drainer {'running' if held_by_someone(settings.paths.lock_file) else 'idle'}",
     ]
+    from ..delivery.drainer import last_run_cost
+
+    cost = last_run_cost(settings.paths)
+    if cost:
+        tail.append(f"  {cost}")
     if settings.endpoint is None:
         lines.append("endpoint: none configured; nothing is sent (local history only).")
         return "\n".join(lines + tail), log_broken
