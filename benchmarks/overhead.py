@@ -178,29 +178,20 @@ def make_states() -> list[State]:
     on = {"DEPLOYCTL_TELEMETRY": "1"}
     return [
         State("a", "(a) no telemetry (baseline)", "bare"),
-        State("b", "(b) ours, endpoint up", "ours", "up", on, 10.0),
-        State("c", "(c) ours, endpoint refused", "ours", "refused", on, 10.0),
-        State("d", "(d) ours, endpoint silent", "ours", "silent", on, 10.0),
-        State(
-            "e",
-            "(e) ours, disabled (DEPLOYCTL_TELEMETRY=0)",
-            "ours",
-            "up",
-            {"DEPLOYCTL_TELEMETRY": "0"},
-            3.0,
-        ),
-        State("f", "(f) ours, no endpoint (local only)", "ours", None, on, 10.0),
-        State("g", "(g) ours, CI (CI=true), endpoint up", "ours", "up", {"CI": "true"}, 2000.0),
+        State("b", "(b) ours, endpoint up", "ours", "up", on, 5.0),
+        State("c", "(c) ours, endpoint refused", "ours", "refused", on, 5.0),
+        State("d", "(d) ours, endpoint silent", "ours", "silent", on, 5.0),
+        State("e", "(e) ours, disabled (DEPLOYCTL_TELEMETRY=0)", "ours", "up",
+              {"DEPLOYCTL_TELEMETRY": "0"}, 1.0),
+        State("f", "(f) ours, no endpoint (local only)", "ours", None, on, 5.0),
+        State("g", "(g) ours, CI (CI=true), endpoint up", "ours", "up", {"CI": "true"}, 30.0),
+        State("h", "(h) ours, CI (CI=true), endpoint refused", "ours", "refused",
+              {"CI": "true"}, 2000.0),
         State("nb", "naive, endpoint up", "naive", "up"),
         State("nc", "naive, endpoint refused", "naive", "refused", slow=True),
         State("nd", "naive, endpoint silent", "naive", "silent", slow=True),
-        State(
-            "ne",
-            "naive, disabled (OTEL_SDK_DISABLED=true)",
-            "naive",
-            "up",
-            {"OTEL_SDK_DISABLED": "true"},
-        ),
+        State("ne", "naive, disabled (OTEL_SDK_DISABLED=true)", "naive", "up",
+              {"OTEL_SDK_DISABLED": "true"}),
     ]
 
 
@@ -208,9 +199,8 @@ def sdk_state_dir(xdg: Path) -> Path:
     return xdg / "deployctl" / "otel-cli-telemetry"
 
 
-def bootstrap_ci(
-    a: list[float], b: list[float], rng: random.Random, n: int = 1000
-) -> tuple[float, float]:
+def bootstrap_ci(a: list[float], b: list[float], rng: random.Random,
+                 n: int = 1000) -> tuple[float, float]:
     """95 % interval of median(b) - median(a) by resampling both groups."""
     if len(a) < 5 or len(b) < 5:
         return float("nan"), float("nan")
@@ -239,14 +229,9 @@ def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def build_report(
-    states: list[State],
-    xdgs: dict[tuple[str, str], Path],
-    endpoints: dict[str, Endpoint],
-    args: argparse.Namespace,
-    info: dict[str, str],
-    elapsed_s: float,
-) -> tuple[str, list[str]]:
+def build_report(states: list[State], xdgs: dict[tuple[str, str], Path],
+                 endpoints: dict[str, Endpoint], args: argparse.Namespace,
+                 info: dict[str, str], elapsed_s: float) -> tuple[str, list[str]]:
     """The Markdown section and the list of budget verdicts."""
     rng = random.Random(7)
     lines = [
@@ -298,21 +283,15 @@ def build_report(
             err_added = max(len(r.stderr) - len(ref_err) for r in runs)
             differs = any(r.stdout != ref_out or r.stderr != ref_err for r in runs)
             exits = {r.exit_code for r in runs}
-            peaks = [
-                r.rss_kib
-                for r in (*runs, *state.rss_runs.get(command, []))
-                if r.rss_kib is not None
-            ]
+            peaks = [r.rss_kib for r in (*runs, *state.rss_runs.get(command, []))
+                     if r.rss_kib is not None]
             rss = median(peaks) / 1024 if peaks else float("nan")
             spawned = len(state.drainers.get(command, set()))
             all_runs = len(runs) + len(state.rss_runs.get(command, []))
             drainers = "-" if state.variant != "ours" else f"{spawned} in {all_runs} runs"
             xdg = xdgs.get((state.key, command))
-            overhead = (
-                median(overhead_ms_values(xdg))
-                if xdg and state.variant == "ours"
-                else (float("nan"))
-            )
+            overhead = median(overhead_ms_values(xdg)) if xdg and state.variant == "ours" else (
+                float("nan"))
             budget = "anchor" if state.variant == "naive" else ""
             if state.budget_ms is not None:
                 quiet = out_added <= 0 and err_added <= 0 and not differs
@@ -325,10 +304,8 @@ def build_report(
                 else:
                     verdict = "NOT MET (median; CI crosses)"
                 budget = f"<= {state.budget_ms:g} ms, 0 B: {verdict}"
-                verdicts.append(
-                    f"{command} / {state.label}: {budget} (added {added:.1f} ms, "
-                    f"CI {fmt(low)}..{fmt(high)})"
-                )
+                verdicts.append(f"{command} / {state.label}: {budget} (added {added:.1f} ms, "
+                                f"CI {fmt(low)}..{fmt(high)})")
             ratio = median(wall) / median(base_wall)
             note = "" if exits == {0} else f" (exit {sorted(exits)})"
             is_base = state.key == "a"
@@ -344,32 +321,18 @@ def build_report(
     return "\n".join(lines), verdicts
 
 
-def hyperfine_command(
-    copies: dict[str, Path], env: dict[str, str], xdg_root: Path, runs: int, export: Path
-) -> list[str]:
+def hyperfine_command(copies: dict[str, Path], env: dict[str, str], xdg_root: Path,
+                      runs: int, export: Path) -> list[str]:
     """A hyperfine line for the local-only states (no endpoint needed) of ``stage list``."""
     keep: dict[str, str] = {k: env[k] for k in ("HOME",) if k in env}
 
     def cmd(variant: str, extra: dict[str, str], name: str) -> list[str]:
         values: dict[str, str] = {**keep, **extra, "XDG_STATE_HOME": str(xdg_root / name)}
         assigns = [f"{k}={v}" for k, v in values.items()]
-        return [
-            "-n",
-            name,
-            shlex.join(
-                ["env", "-i", *assigns, sys.executable, str(copies[variant]), "stage", "list"]
-            ),
-        ]
-
+        return ["-n", name, shlex.join(["env", "-i", *assigns, sys.executable,
+                                        str(copies[variant]), "stage", "list"])]
     return [
-        "hyperfine",
-        "-N",
-        "--warmup",
-        "3",
-        "--runs",
-        str(runs),
-        "--export-json",
-        str(export),
+        "hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", str(export),
         *cmd("bare", {}, "baseline"),
         *cmd("ours", {"DEPLOYCTL_TELEMETRY": "0"}, "ours-disabled"),
         *cmd("ours", {"DEPLOYCTL_TELEMETRY": "1"}, "ours-local-only"),
@@ -384,46 +347,26 @@ def hyperfine_summary(export: Path) -> str:
     except (OSError, ValueError, KeyError):
         return "\nhyperfine: no results\n"
     base = results[0]["median"]
-    lines = [
-        "",
-        "| hyperfine (`stage list`) | mean ms ± σ | median ms | added vs baseline ms |",
-        "|---|---:|---:|---:|",
-    ]
+    lines = ["", "| hyperfine (`stage list`) | mean ms ± σ | median ms | added vs baseline ms |",
+             "|---|---:|---:|---:|"]
     for result in results:
-        lines.append(
-            f"| {result['command']} | {result['mean'] * 1000:.1f} ± "
-            f"{result['stddev'] * 1000:.1f} | {result['median'] * 1000:.1f} | "
-            f"{(result['median'] - base) * 1000:+.1f} |"
-        )
+        lines.append(f"| {result['command']} | {result['mean'] * 1000:.1f} ± "
+                     f"{result['stddev'] * 1000:.1f} | {result['median'] * 1000:.1f} | "
+                     f"{(result['median'] - base) * 1000:+.1f} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="interleaved rounds (default 30)")
-    parser.add_argument(
-        "--rss-runs",
-        type=int,
-        default=3,
-        help="extra first rounds run under GNU time for peak RSS (not timed)",
-    )
-    parser.add_argument(
-        "--slow-runs",
-        type=int,
-        default=3,
-        help="rounds for the naive refused/silent states (seconds each)",
-    )
-    parser.add_argument(
-        "--endpoint",
-        choices=("auto", "collector", "python"),
-        default="auto",
-        help="what serves 'endpoint up' (auto: collector if it builds)",
-    )
-    parser.add_argument(
-        "--hyperfine",
-        action="store_true",
-        help="also run hyperfine on the local-only states (if installed)",
-    )
+    parser.add_argument("--rss-runs", type=int, default=3,
+                        help="extra first rounds run under GNU time for peak RSS (not timed)")
+    parser.add_argument("--slow-runs", type=int, default=3,
+                        help="rounds for the naive refused/silent states (seconds each)")
+    parser.add_argument("--endpoint", choices=("auto", "collector", "python"), default="auto",
+                        help="what serves 'endpoint up' (auto: collector if it builds)")
+    parser.add_argument("--hyperfine", action="store_true",
+                        help="also run hyperfine on the local-only states (if installed)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -433,14 +376,16 @@ def main() -> int:
     workdir.mkdir(parents=True)
     copies = generate_copies(workdir)
     base_env = clean_env()
+    # Each run starts its own drainer (the first command of a session, the most it costs);
+    # total_cpu.py measures sessions where one lingering drainer serves many commands.
+    base_env["OTEL_CLI_TELEMETRY_DRAINER_LINGER"] = "0"
     endpoints: dict[str, Endpoint] = {}
     started = time.monotonic()
     try:
         for kind in ("up", "refused", "silent"):
             endpoints[kind] = start_endpoint(kind, workdir, args.endpoint)
-        print(
-            f"endpoint up: {endpoints['up'].description} at {endpoints['up'].url}", file=sys.stderr
-        )
+        print(f"endpoint up: {endpoints['up'].description} at {endpoints['up'].url}",
+              file=sys.stderr)
         states = make_states()
         xdgs: dict[tuple[str, str], Path] = {}
 
@@ -449,9 +394,8 @@ def main() -> int:
             env.update(state.env)
             if state.endpoint is not None:
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoints[state.endpoint].url
-            xdg = xdgs.setdefault(
-                (state.key, command), workdir / "state" / f"{state.key}-{command.replace(' ', '-')}"
-            )
+            xdg = xdgs.setdefault((state.key, command),
+                                  workdir / "state" / f"{state.key}-{command.replace(' ', '-')}")
             env["XDG_STATE_HOME"] = str(xdg)
             return env
 
@@ -461,19 +405,11 @@ def main() -> int:
         # throw-away state dir.
         for variant in ("bare", "ours", "naive"):
             for command, argv in COMMANDS.items():
-                env = {
-                    **base_env,
-                    "XDG_STATE_HOME": str(workdir / "warmup"),
-                    "DEPLOYCTL_TELEMETRY": "1",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints["up"].url,
-                }
-                warm = subprocess.run(
-                    [sys.executable, str(copies[variant]), *argv],
-                    env=env,
-                    capture_output=True,
-                    check=False,
-                    timeout=60,
-                )
+                env = {**base_env, "XDG_STATE_HOME": str(workdir / "warmup"),
+                       "DEPLOYCTL_TELEMETRY": "1",
+                       "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints["up"].url}
+                warm = subprocess.run([sys.executable, str(copies[variant]), *argv], env=env,
+                                      capture_output=True, check=False, timeout=60)
                 if warm.returncode != 0:
                     raise SystemExit(f"warm-up of {variant} {command} failed: {warm.stderr!r}")
                 wait_for_drainers(str(sdk_state_dir(workdir / "warmup")))
@@ -492,37 +428,28 @@ def main() -> int:
             for state, command in jobs:
                 env = env_for(state, command)
                 sdk_dir = str(sdk_state_dir(xdgs[(state.key, command)]))
-                run = run_timed(
-                    [sys.executable, str(copies[state.variant]), *COMMANDS[command]],
-                    env,
-                    scratch,
-                    rss=rss_round or state.slow,
-                )
+                run = run_timed([sys.executable, str(copies[state.variant]), *COMMANDS[command]],
+                                env, scratch, rss=rss_round or state.slow)
                 kept = state.rss_runs if rss_round and not state.slow else state.runs
                 kept.setdefault(command, []).append(run)
                 if state.variant == "ours":
                     state.drainers.setdefault(command, set()).update(drainer_pids(sdk_dir))
                     if not wait_for_drainers(sdk_dir):
                         state.stuck += 1
-            print(
-                f"round {round_no + 1}/{total_rounds} done ({time.monotonic() - started:.0f} s)",
-                file=sys.stderr,
-            )
+            print(f"round {round_no + 1}/{total_rounds} done ({time.monotonic() - started:.0f} s)",
+                  file=sys.stderr)
 
         info = machine_info()
-        report, verdicts = build_report(
-            states, xdgs, endpoints, args, info, time.monotonic() - started
-        )
+        report, verdicts = build_report(states, xdgs, endpoints, args, info,
+                                        time.monotonic() - started)
         stuck = sum(s.stuck for s in states)
         if stuck:
             report += f"\nWARNING: {stuck} drainer(s) still alive 30 s after their run.\n"
         if shutil.which("hyperfine"):
             export = workdir / "hyperfine-overhead.json"
             line = hyperfine_command(copies, base_env, workdir / "hyperfine", args.runs, export)
-            report += (
-                "\nhyperfine cross-check of the local-only states (`--hyperfine` runs "
-                f"it):\n\n```\n{shlex.join(line)}\n```\n"
-            )
+            report += ("\nhyperfine cross-check of the local-only states (`--hyperfine` runs "
+                       f"it):\n\n```\n{shlex.join(line)}\n```\n")
             if args.hyperfine:
                 subprocess.run(line, check=False, stdout=sys.stderr)
                 report += hyperfine_summary(export)
