@@ -97,9 +97,11 @@ def test_the_drainer_is_detached_from_the_terminal_and_the_caller(
     """New session, stdio on /dev/null, the CLI's cwd let go, no inherited descriptor."""
     read_end, write_end = os.pipe()
     with SilentServer() as silent:
-        env = app_env(cli_env, APP, silent.endpoint, **{MAX_RUNTIME: "8"})
+        env = app_env(
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="900000",
+            **{MAX_RUNTIME: "8"},
+        )
         root = state_dir(env, APP)
-        started = time.monotonic()
         cli = subprocess.Popen(
             [sys.executable, str(APPS / "click_app.py"), "deploy"],
             env=env,
@@ -113,10 +115,10 @@ def test_the_drainer_is_detached_from_the_terminal_and_the_caller(
         try:
             assert cli.returncode == 0
             assert out == b"doing ok\n"
-            # the caller's pipe reaches EOF when the CLI exits, not when the drainer does
+            # the caller's pipe reaches EOF when the CLI exits, not when the drainer does:
+            # the drainer, blocked on the silent endpoint until its time limit, is still there
             os.set_blocking(read_end, True)
             assert os.read(read_end, 1) == b""
-            assert time.monotonic() - started < 5
             assert wait_until(lambda: drainer_pids(root), timeout=5)
             (pid,) = drainer_pids(root)
             assert wait_until(lambda: silent.connections >= 1, timeout=10)
@@ -352,9 +354,8 @@ def test_the_watchdog_ends_a_drainer_stuck_past_its_bound(cli_env: dict[str, str
         "import time\n"
         "from otel_cli_telemetry.delivery.drainer import _watchdog\n"
         "_watchdog(0.5)\n"
-        "time.sleep(30)\n"
+        "time.sleep(3600)\n"
     )
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=20, check=False)
+    # returning at all, with the watchdog's exit code, proves the watchdog ended it
+    done = subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=60, check=False)
     assert done.returncode == 3
-    assert time.monotonic() - started < 3
