@@ -98,7 +98,7 @@ def test_the_drainer_is_detached_from_the_terminal_and_the_caller(
     read_end, write_end = os.pipe()
     with SilentServer() as silent:
         env = app_env(
-            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="900000",
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000",
             **{MAX_RUNTIME: "8"},
         )
         root = state_dir(env, APP)
