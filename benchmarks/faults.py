@@ -255,7 +255,7 @@ def client_timeout() -> Row:
         s.rx.set_mode("slow", delay=3, only="metrics")
         s.spooled_commands(3)
         s.breaker(False)
-        s.env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "1"
+        s.env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "1000"
         s.drain()  # spans accepted; the metrics accepted too, but after the client gave up
         s.run(["deploy"])  # a new record arrives meanwhile
         s.env.pop("OTEL_EXPORTER_OTLP_TIMEOUT")
@@ -374,7 +374,7 @@ def deadline() -> Row:
         s.spooled_commands(1)
         s.breaker(False)
         s.rx.set_mode("slow", delay=30, only="metrics")
-        s.env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "10"
+        s.env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "10000"
         s.drain("--max-runtime", "6")
         state = json.loads((s.root / "breaker.json").read_text())
         opened = state.get("open_until", 0) > time.time()

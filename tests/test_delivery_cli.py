@@ -8,7 +8,6 @@ import pty
 import select
 import subprocess
 import sys
-import time
 
 from test_delivery_support import (
     TlsFiles,
@@ -158,12 +157,11 @@ def test_doctor_refused_and_breaker_and_spool_state(cli_env: dict[str, str]) -> 
 def test_doctor_silent_endpoint_is_bounded(cli_env: dict[str, str]) -> None:
     with SilentServer() as silent:
         env = app_env(cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1000")
-        started = time.monotonic()
-        result = admin(APP, ["doctor"], env)
-        elapsed = time.monotonic() - started
+        result = admin(APP, ["doctor"], env, timeout=60)  # a liveness guard, not the assertion
+        assert silent.connections == 1, "one probe, not retried"
     assert result.returncode == 1
+    assert b"timeout 1.0 s" in result.stdout, "the configured request timeout ended the wait"
     assert b"no answer in time" in result.stdout
-    assert elapsed < 4
 
 
 def test_doctor_tls(cli_env: dict[str, str], tls_files: TlsFiles) -> None:  # noqa: F811

@@ -11,12 +11,15 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -35,6 +38,47 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, every: fl
         if time.monotonic() >= deadline:
             return bool(predicate())
         time.sleep(every)
+
+
+_T = TypeVar("_T")
+
+
+def call_within(guard_s: float, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """``function(*args, **kwargs)`` in a daemon thread; its result, or an ``AssertionError``
+    if it has not returned after ``guard_s`` seconds. A liveness guard for in-process calls that
+    would otherwise hang the suite, never the assertion itself: make it generous."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = function(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="call-within", daemon=True)
+    thread.start()
+    thread.join(guard_s)
+    if thread.is_alive():
+        raise AssertionError(f"{getattr(function, '__name__', function)} never returned")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]  # type: ignore[no-any-return]
+
+
+def record_socket_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """From now on, every timeout a socket is given (``settimeout``, which
+    ``socket.create_connection`` uses too), in order; ``None`` (blocking) is left out.
+    The longest wait a client allowed itself, as it set it: read from the code, not a clock."""
+    waits: list[float] = []
+    original = socket.socket.settimeout
+
+    def settimeout(sock: socket.socket, value: float | None) -> None:
+        if value is not None:
+            waits.append(value)
+        original(sock, value)
+
+    monkeypatch.setattr(socket.socket, "settimeout", settimeout)
+    return waits
 
 
 def _proc_state(pid: int) -> tuple[str, int]:

@@ -27,7 +27,12 @@ from otel_cli_telemetry.delivery.transport import (
     request_timeout,
     signal_url,
 )
-from test_delivery_support import TlsFiles, tls_files  # noqa: F401  (fixture)
+from test_delivery_support import (
+    TlsFiles,
+    call_within,
+    record_socket_timeouts,
+    tls_files,  # noqa: F401  (fixture)
+)
 from test_spool import record_line
 
 from otlp_receiver import OtlpHttpReceiver, SilentServer, refused_endpoint
@@ -134,30 +139,38 @@ def test_headers_and_gzip_arrive() -> None:
     assert len(rx.spans()) == 1  # the receiver gunzipped and parsed it
 
 
-def test_refused_is_retry_and_fast() -> None:
-    started = time.monotonic()
+def test_refused_is_retry_and_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = record_socket_timeouts(monkeypatch)
     outcome = transport(refused_endpoint()).send_traces(spans())
     assert outcome.kind == RETRY
     assert outcome.status is None
     assert "refused" in outcome.error.lower()
-    assert time.monotonic() - started < 1
+    assert waits == [5.0], "one connection attempt (the default timeout), not retried"
 
 
-def test_silent_server_is_bounded_by_the_timeout() -> None:
+def test_silent_server_is_bounded_by_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server never answers, so only the timeout (500 ms, read as milliseconds) can end
+    the request: every wait on the socket is bounded by it."""
+    waits = record_socket_timeouts(monkeypatch)
     with SilentServer() as silent:
-        started = time.monotonic()
-        outcome = transport(silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="500").send_traces(spans())
-        elapsed = time.monotonic() - started
+        sender = transport(silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="500")
+        outcome = call_within(60, sender.send_traces, spans())
+        assert silent.connections == 1
     assert outcome.kind == RETRY
     assert "timed out" in outcome.error
-    assert 0.4 < elapsed < 2
+    assert waits[0] == 0.5
+    assert max(waits) <= 0.5, waits
 
 
-def test_caller_deadline_cuts_the_timeout() -> None:
+def test_caller_deadline_cuts_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = record_socket_timeouts(monkeypatch)
     with SilentServer() as silent:
-        started = time.monotonic()
-        transport(silent.endpoint).send_traces(spans(), timeout=0.3)
-        assert time.monotonic() - started < 1.5
+        sender = transport(silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000")
+        outcome = call_within(60, sender.send_traces, spans(), timeout=0.3)
+    assert outcome.kind == RETRY
+    assert "timed out" in outcome.error
+    assert waits[0] == 0.3, "the caller's 0.3 s, not the configured 10 s"
+    assert max(waits) <= 0.3, waits
 
 
 @pytest.mark.parametrize(

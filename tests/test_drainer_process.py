@@ -97,9 +97,11 @@ def test_the_drainer_is_detached_from_the_terminal_and_the_caller(
     """New session, stdio on /dev/null, the CLI's cwd let go, no inherited descriptor."""
     read_end, write_end = os.pipe()
     with SilentServer() as silent:
-        env = app_env(cli_env, APP, silent.endpoint, **{MAX_RUNTIME: "8"})
+        env = app_env(
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000",
+            **{MAX_RUNTIME: "8"},
+        )
         root = state_dir(env, APP)
-        started = time.monotonic()
         cli = subprocess.Popen(
             [sys.executable, str(APPS / "click_app.py"), "deploy"],
             env=env,
@@ -113,10 +115,10 @@ def test_the_drainer_is_detached_from_the_terminal_and_the_caller(
         try:
             assert cli.returncode == 0
             assert out == b"doing ok\n"
-            # the caller's pipe reaches EOF when the CLI exits, not when the drainer does
+            # the caller's pipe reaches EOF when the CLI exits, not when the drainer does:
+            # the drainer, blocked on the silent endpoint until its time limit, is still there
             os.set_blocking(read_end, True)
             assert os.read(read_end, 1) == b""
-            assert time.monotonic() - started < 5
             assert wait_until(lambda: drainer_pids(root), timeout=5)
             (pid,) = drainer_pids(root)
             assert wait_until(lambda: silent.connections >= 1, timeout=10)
@@ -217,14 +219,11 @@ def test_a_silent_endpoint_never_delays_the_cli_and_the_drainer_stops_in_time(
 ) -> None:
     """The command returns while its drainer is still blocked on an endpoint that never
     answers (so it did not wait for the network), and the drainer's own run-time limit, not
-    the 15-minute request timeout, ends that drainer."""
+    its 10 s request timeout, ends that drainer."""
     baseline = run_app("click_app.py", ["deploy"], {**cli_env, "WITH_TELEMETRY": "0"})
     with SilentServer() as silent:
         env = app_env(
-            cli_env,
-            APP,
-            silent.endpoint,
-            OTEL_EXPORTER_OTLP_TIMEOUT="900000",
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000",
             **{MAX_RUNTIME: "3"},
         )
         root = state_dir(env, APP)
@@ -236,7 +235,10 @@ def test_a_silent_endpoint_never_delays_the_cli_and_the_drainer_stops_in_time(
         )
         assert wait_until(lambda: silent.connections == 1, timeout=30)
         assert drainer_pids(root), "the drainer still waits on the endpoint; the CLI did not"
-        assert wait_until(lambda: not drainer_pids(root), timeout=60), "ended by its time limit"
+        assert wait_until(lambda: not drainer_pids(root), timeout=60)
+    requests = [entry for entry in delivery_log(env, APP) if "latency_ms" in entry]
+    assert requests, "the drainer logged its attempt"
+    assert all(float(str(e["latency_ms"])) < 10_000 for e in requests), "none ran to its timeout"
     assert len(spool_files(env, APP)) == 1, "undelivered: kept"
 
 
@@ -355,9 +357,8 @@ def test_the_watchdog_ends_a_drainer_stuck_past_its_bound(cli_env: dict[str, str
         "import time\n"
         "from otel_cli_telemetry.delivery.drainer import _watchdog\n"
         "_watchdog(0.5)\n"
-        "time.sleep(30)\n"
+        "time.sleep(3600)\n"
     )
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=20, check=False)
+    # returning at all, with the watchdog's exit code, proves the watchdog ended it
+    done = subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=60, check=False)
     assert done.returncode == 3
-    assert time.monotonic() - started < 3

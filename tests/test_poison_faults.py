@@ -386,7 +386,7 @@ def test_the_drainers_deadline_is_not_an_endpoint_failure(cli_env: dict[str, str
     up: the endpoint is healthy, so no breaker; the metrics wait for the next run."""
     with OtlpHttpReceiver() as rx:
         rx.set_mode("slow", delay=30, only="metrics")
-        env = app_env(cli_env, APP, rx.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10")
+        env = app_env(cli_env, APP, rx.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10000")
         root = state_dir(env, APP)
         ids = spool_records(root, 1)
         assert drain_once(env, "--max-runtime", "6") == 0
@@ -407,7 +407,7 @@ def test_a_batch_retried_after_a_client_timeout_is_the_same_request(
     record arrived meanwhile (it goes in the next batch)."""
     with OtlpHttpReceiver() as rx:
         rx.set_mode("slow", delay=3, only="metrics")
-        env = app_env(cli_env, APP, rx.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1")
+        env = app_env(cli_env, APP, rx.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1000")
         root = state_dir(env, APP)
         spool_records(root, 2)
         assert drain_once(env) == 0
