@@ -36,42 +36,16 @@ DRAINER_MODULE = "otel_cli_telemetry.delivery.drainer"
 
 #: Variables that make the SDK see CI (each provider's, see capture/environment.py).
 CI_VARS = (
-    "CI",
-    "CONTINUOUS_INTEGRATION",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "TF_BUILD",
-    "CIRCLECI",
-    "TRAVIS",
-    "JENKINS_URL",
-    "BUILD_ID",
-    "JENKINS_HOME",
-    "BUILDKITE",
-    "TEAMCITY_VERSION",
-    "BITBUCKET_BUILD_NUMBER",
-    "APPVEYOR",
-    "CODEBUILD_BUILD_ID",
-    "BUILDER_OUTPUT",
-    "DRONE",
-    "CIRRUS_CI",
-    "SEMAPHORE",
-    "BITRISE_IO",
-    "bamboo_planKey",
-    "bamboo_buildKey",
-    "GO_PIPELINE_LABEL",
-    "HARNESS_BUILD_ID",
+    "CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "CIRCLECI",
+    "TRAVIS", "JENKINS_URL", "BUILD_ID", "JENKINS_HOME", "BUILDKITE", "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER", "APPVEYOR", "CODEBUILD_BUILD_ID", "BUILDER_OUTPUT", "DRONE",
+    "CIRRUS_CI", "SEMAPHORE", "BITRISE_IO", "bamboo_planKey", "bamboo_buildKey",
+    "GO_PIPELINE_LABEL", "HARNESS_BUILD_ID",
 )
 _DROP_PREFIXES = ("OTEL_", "DEPLOYCTL_", "OTELCOL_")
 _DROP = (
-    "PYTHONDONTWRITEBYTECODE",
-    "PYTHONUNBUFFERED",
-    "PYTHONPROFILEIMPORTTIME",
-    "PYTHONPATH",
-    "DO_NOT_TRACK",
-    "TRACEPARENT",
-    "XDG_STATE_HOME",
-    "AI_AGENT",
-    "AGENT",
+    "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPROFILEIMPORTTIME", "PYTHONPATH",
+    "DO_NOT_TRACK", "TRACEPARENT", "XDG_STATE_HOME", "AI_AGENT", "AGENT",
 )
 
 
@@ -95,15 +69,8 @@ class Run:
 
     __slots__ = ("cpu_ms", "exit_code", "rss_kib", "stderr", "stdout", "wall_ms")
 
-    def __init__(
-        self,
-        wall_ms: float,
-        cpu_ms: float,
-        rss_kib: int | None,
-        exit_code: int,
-        stdout: bytes,
-        stderr: bytes,
-    ) -> None:
+    def __init__(self, wall_ms: float, cpu_ms: float, rss_kib: int | None, exit_code: int,
+                 stdout: bytes, stderr: bytes) -> None:
         self.wall_ms = wall_ms
         self.cpu_ms = cpu_ms
         self.rss_kib = rss_kib
@@ -116,7 +83,8 @@ class Run:
 GNU_TIME = "/usr/bin/time"
 
 
-def run_timed(argv: Sequence[str], env: dict[str, str], scratch: Path, rss: bool = False) -> Run:
+def run_timed(argv: Sequence[str], env: dict[str, str], scratch: Path,
+              rss: bool = False) -> Run:
     """Run ``argv`` to completion; stdout/stderr go to files (no pipe a drainer could hold).
 
     Wall and CPU time come from this process's ``posix_spawn`` .. ``wait4``. Peak RSS cannot:
@@ -210,15 +178,8 @@ def _import_tests_module(name: str) -> Any:
 class Endpoint:
     """An OTLP/HTTP endpoint on loopback: ``up`` (collector/receiver), ``refused``, ``silent``."""
 
-    def __init__(
-        self,
-        url: str,
-        description: str,
-        closer: Any = None,
-        spans: Any = None,
-        log: Path | None = None,
-        pid: int | None = None,
-    ) -> None:
+    def __init__(self, url: str, description: str, closer: Any = None,
+                 spans: Any = None, log: Path | None = None, pid: int | None = None) -> None:
         self.url = url
         self.pid = pid
         self.description = description
@@ -241,13 +202,8 @@ def collector_binary(timeout: float = 900.0) -> Path | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTELCOL_")}
     try:
         result = subprocess.run(
-            ["bash", str(ROOT / "collector" / "build.sh")],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            check=False,
+            ["bash", str(ROOT / "collector" / "build.sh")], capture_output=True, text=True,
+            timeout=timeout, stdin=subprocess.DEVNULL, env=env, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -271,34 +227,21 @@ def start_collector(binary: Path, workdir: Path) -> Endpoint:
     """config.yaml + allowlist.yaml (traces and metrics end in the nop sink), free ports."""
     ports = {name: free_port() for name in ("grpc", "http", "health", "telemetry", "prom")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTELCOL_")}
-    env.update(
-        {
-            "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
-            "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
-            "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
-            "OTELCOL_TELEMETRY_PORT": str(ports["telemetry"]),
-            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{ports['prom']}",
-            "OTELCOL_LOG_LEVEL": "warn",
-            "GOMEMLIMIT": "320MiB",
-        }
-    )
+    env.update({
+        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['grpc']}",
+        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
+        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
+        "OTELCOL_TELEMETRY_PORT": str(ports["telemetry"]),
+        "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{ports['prom']}",
+        "OTELCOL_LOG_LEVEL": "warn",
+        "GOMEMLIMIT": "320MiB",
+    })
     log = workdir / "collector.log"
-    cmd = [
-        str(binary),
-        "--config",
-        str(ROOT / "collector" / "config.yaml"),
-        "--config",
-        str(ROOT / "collector" / "allowlist.yaml"),
-    ]
+    cmd = [str(binary), "--config", str(ROOT / "collector" / "config.yaml"),
+           "--config", str(ROOT / "collector" / "allowlist.yaml")]
     with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        proc = subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop() -> None:
         if proc.poll() is None:
@@ -327,10 +270,7 @@ def start_collector(binary: Path, workdir: Path) -> Endpoint:
     return Endpoint(
         f"http://127.0.0.1:{ports['http']}",
         f"real collector ({binary.name}, config.yaml + allowlist.yaml, nop sink)",
-        closer=stop,
-        spans=lambda: _scrape_accepted(metrics_url),
-        log=log,
-        pid=proc.pid,
+        closer=stop, spans=lambda: _scrape_accepted(metrics_url), log=log, pid=proc.pid,
     )
 
 
@@ -342,9 +282,8 @@ def start_endpoint(kind: str, workdir: Path, prefer: str = "auto") -> Endpoint:
         return Endpoint(receiver.refused_endpoint(), "refused (nothing listens on the port)")
     if kind == "silent":
         server = receiver.SilentServer()
-        return Endpoint(
-            server.endpoint, "silent (tests/otlp_receiver.SilentServer)", closer=server.close
-        )
+        return Endpoint(server.endpoint, "silent (tests/otlp_receiver.SilentServer)",
+                        closer=server.close)
     if prefer in ("auto", "collector"):
         binary = collector_binary()
         if binary is not None:
@@ -353,12 +292,8 @@ def start_endpoint(kind: str, workdir: Path, prefer: str = "auto") -> Endpoint:
             raise SystemExit("collector/build.sh failed and --endpoint collector was asked")
         print("collector/build.sh failed: using the Python OTLP/HTTP receiver", file=sys.stderr)
     rx = receiver.OtlpHttpReceiver()
-    return Endpoint(
-        rx.endpoint,
-        "Python OTLP/HTTP receiver (tests/otlp_receiver.py)",
-        closer=rx.close,
-        spans=lambda: len(rx.spans()),
-    )
+    return Endpoint(rx.endpoint, "Python OTLP/HTTP receiver (tests/otlp_receiver.py)",
+                    closer=rx.close, spans=lambda: len(rx.spans()))
 
 
 LOAD_AT_START = " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -366,37 +301,18 @@ LOAD_AT_START = " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 def machine_info() -> dict[str, str]:
     versions = {}
-    for dist in (
-        "opentelemetry-sdk",
-        "opentelemetry-exporter-otlp-proto-http",
-        "opentelemetry-instrumentation-click",
-        "protobuf",
-        "wrapt",
-        "click",
-        "platformdirs",
-    ):
+    for dist in ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
+                 "opentelemetry-instrumentation-click", "protobuf", "wrapt", "click",
+                 "platformdirs"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[dist] = importlib.metadata.version(dist)
-    load = (
-        f"{LOAD_AT_START} at the start, "
-        + " ".join(f"{v:.2f}" for v in os.getloadavg())
-        + " at the end"
-    )
+    load = (f"{LOAD_AT_START} at the start, "
+            + " ".join(f"{v:.2f}" for v in os.getloadavg()) + " at the end")
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "otel_cli_telemetry", "examples"],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-            check=False,
-        ).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "otel_cli_telemetry", "examples"],
+                               cwd=ROOT, text=True, capture_output=True, check=False).stdout.strip()
         changes = " + uncommitted changes in otel_cli_telemetry/ or examples/"
         tree = f"{head}{changes if dirty else ''}"
     except OSError:
@@ -404,7 +320,7 @@ def machine_info() -> dict[str, str]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
-        f"{platform.machine()}, Linux {platform.release()}",
+                   f"{platform.machine()}, Linux {platform.release()}",
         "load": load,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
@@ -416,19 +332,13 @@ def machine_info() -> dict[str, str]:
 def update_results(section: str, body: str) -> None:
     """Replace (or append) the section between ``<!-- section -->`` markers in RESULTS.md."""
     start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
-    text = (
-        RESULTS.read_text()
-        if RESULTS.exists()
-        else (
-            "# Benchmark results\n\nEach section is rewritten by the script named in it; "
-            "numbers are from one machine and one run (see each section's header).\n\n"
-        )
+    text = RESULTS.read_text() if RESULTS.exists() else (
+        "# Benchmark results\n\nEach section is rewritten by the script named in it; "
+        "numbers are from one machine and one run (see each section's header).\n\n"
     )
     block = f"{start}\n{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else (text.rstrip() + "\n\n" + block + "\n")
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + block + "\n"
     )
     RESULTS.write_text(text)

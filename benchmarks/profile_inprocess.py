@@ -39,7 +39,7 @@ from _bench import (
 
 EXAMPLE = ROOT / "examples" / "deploy" / "deployctl.py"
 
-DRIVER = r"""
+DRIVER = r'''
 import sys, time
 t0 = time.perf_counter_ns()
 import click
@@ -91,7 +91,7 @@ if profiler:
 sys.stderr.write("@@phase end\n")
 with open(out, "w") as handle:
     json.dump(times, handle)
-"""
+'''
 
 
 def driver_env(base: dict[str, str], state_home: Path, endpoint: str | None) -> dict[str, str]:
@@ -101,28 +101,13 @@ def driver_env(base: dict[str, str], state_home: Path, endpoint: str | None) -> 
     return env
 
 
-def run_driver(
-    env: dict[str, str], mode: str, out: Path, argv: list[str], importtime: bool = False
-) -> tuple[dict[str, float], str]:
+def run_driver(env: dict[str, str], mode: str, out: Path, argv: list[str],
+               importtime: bool = False) -> tuple[dict[str, float], str]:
     code = f"EXAMPLE = {str(EXAMPLE)!r}\n" + DRIVER
-    cmd = [
-        sys.executable,
-        *(["-X", "importtime"] if importtime else []),
-        "-c",
-        code,
-        mode,
-        str(out),
-        *argv,
-    ]
-    result = subprocess.run(
-        cmd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code, mode,
+           str(out), *argv]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
+                            timeout=60, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise SystemExit(f"driver failed: {result.stderr[-3000:]}")
     return json.loads(out.read_text()), result.stderr
@@ -138,7 +123,7 @@ def parse_importtime(stderr: str) -> dict[str, dict[str, tuple[int, int]]]:
             continue
         if phase is None or phase == "end" or not line.startswith("import time:"):
             continue
-        parts = line[len("import time:") :].split("|")
+        parts = line[len("import time:"):].split("|")
         if len(parts) != 3 or not parts[0].strip().isdigit():
             continue
         name = parts[2].rstrip()
@@ -172,20 +157,12 @@ def segment(stderr: str, start: str, end: str) -> str:
 
 def real_import_ms(env: dict[str, str], module: str, runs: int) -> float:
     """Median wall time of ``import module`` right after ``import click``, fresh processes."""
-    code = (
-        "import click, sys, time\nt = time.perf_counter_ns()\n"
-        f"import {module}\nprint((time.perf_counter_ns() - t) / 1e6)"
-    )
+    code = ("import click, sys, time\nt = time.perf_counter_ns()\n"
+            f"import {module}\nprint((time.perf_counter_ns() - t) / 1e6)")
     values = []
     for _ in range(runs):
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=False, timeout=30)
         if result.returncode == 0:
             values.append(float(result.stdout.strip() or "nan"))
     return median(values)
@@ -226,10 +203,8 @@ def top_stats(stats: pstats.Stats, runs: int, limit: int, sort: str) -> list[str
                 break
         rows.append((ct if sort == "cumulative" else tt, ct, tt, nc, f"{where}:{line}({func})"))
     rows.sort(reverse=True)
-    return [
-        f"| {ct * 1000 / runs:.2f} | {tt * 1000 / runs:.2f} | {nc / runs:g} | `{name}` |"
-        for _, ct, tt, nc, name in rows[:limit]
-    ]
+    return [f"| {ct * 1000 / runs:.2f} | {tt * 1000 / runs:.2f} | {nc / runs:g} | `{name}` |"
+            for _, ct, tt, nc, name in rows[:limit]]
 
 
 def main() -> int:
@@ -266,8 +241,7 @@ def main() -> int:
 
     rows: dict[str, dict[str, list[float]]] = {n: defaultdict(list) for n in scenarios}
     importtimes: dict[str, dict[str, dict[str, list[tuple[int, int]]]]] = {
-        n: defaultdict(lambda: defaultdict(list)) for n in scenarios
-    }
+        n: defaultdict(lambda: defaultdict(list)) for n in scenarios}
     profiles: dict[str, list[Path]] = defaultdict(list)
     externals: set[str] = set()
     try:
@@ -280,9 +254,8 @@ def main() -> int:
                 for key, value in times.items():
                     rows[name][key].append(value)
                 settle(name)
-                _, stderr = run_driver(
-                    env_of(name), "time", work / "it.json", argv, importtime=True
-                )
+                _, stderr = run_driver(env_of(name), "time", work / "it.json", argv,
+                                       importtime=True)
                 settle(name)
                 if name != "endpoint up (spool + drainer spawn)":
                     externals.update(external_imports(segment(stderr, "import", "driver")))
@@ -320,21 +293,13 @@ def main() -> int:
         r = rows[name]
         finish = f"{median(r['finish_ms']):.2f}" if r.get("finish_ms") else "-"
         overhead = f"{median(overheads[name]):.2f}" if overheads[name] else "-"
-        lines.append(
-            f"| {name} | {median(r['import_ms']):.2f} | {median(r['init_ms']):.2f} | "
-            f"{finish} | {median(r['command_ms']):.2f} | {overhead} |"
-        )
-    lines += [
-        "",
-        "### `-X importtime` after `import click` (median, ms; importtime itself inflates these)",
-        "",
-    ]
+        lines.append(f"| {name} | {median(r['import_ms']):.2f} | {median(r['init_ms']):.2f} | "
+                     f"{finish} | {median(r['command_ms']):.2f} | {overhead} |")
+    lines += ["", "### `-X importtime` after `import click` (median, ms; importtime itself "
+              "inflates these)", ""]
     for name in scenarios:
-        for phase, title in (
-            ("import", "`import otel_cli_telemetry`"),
-            ("init", "`init()`"),
-            ("command", "the command and its end"),
-        ):
+        for phase, title in (("import", "`import otel_cli_telemetry`"), ("init", "`init()`"),
+                             ("command", "the command and its end")):
             modules = importtimes[name].get(phase, {})
             if not modules:
                 continue
@@ -342,40 +307,22 @@ def main() -> int:
             ranked = sorted(modules.items(), key=lambda kv: -median(v[0] for v in kv[1]))
             lines.append(
                 f"- {name}, **{title}**: {len(modules)} modules, {total / 1000:.2f} ms. "
-                "Largest self: "
-                + ", ".join(
+                "Largest self: " + ", ".join(
                     f"`{module}` {median(v[0] for v in values) / 1000:.2f}"
-                    for module, values in ranked[: args.top]
-                )
-                + "."
-            )
+                    for module, values in ranked[:args.top]) + ".")
     real = sorted(((real_import_ms(base, m, args.runs), m) for m in externals), reverse=True)
-    lines += [
-        "",
-        "Modules outside the SDK that SDK modules import directly (import + init), "
-        "each timed alone right after `import click`, no importtime (median ms of "
-        f"{args.runs} fresh processes; one shared dependency is paid once): "
-        + ", ".join(f"`{m}` {ms:.2f}" for ms, m in real)
-        + ".",
-        "",
-    ]
+    lines += ["", "Modules outside the SDK that SDK modules import directly (import + init), "
+              "each timed alone right after `import click`, no importtime (median ms of "
+              f"{args.runs} fresh processes; one shared dependency is paid once): "
+              + ", ".join(f"`{m}` {ms:.2f}" for ms, m in real) + ".", ""]
     for name, dumps in profiles.items():
         for suffix, title in ((".init", "`init()`"), (".command", "`cli.main` (the command)")):
             stats = merged_stats([Path(str(d) + suffix) for d in dumps])
-            lines += [
-                f"### cProfile, {name}: {title} (per run, mean of {len(dumps)})",
-                "",
-                "| cumulative ms | self ms | calls | function |",
-                "|---:|---:|---:|---|",
-            ]
+            lines += [f"### cProfile, {name}: {title} (per run, mean of {len(dumps)})", "",
+                      "| cumulative ms | self ms | calls | function |", "|---:|---:|---:|---|"]
             lines += top_stats(stats, len(dumps), args.top, "cumulative")
-            lines += [
-                "",
-                "By self time:",
-                "",
-                "| cumulative ms | self ms | calls | function |",
-                "|---:|---:|---:|---|",
-            ]
+            lines += ["", "By self time:", "",
+                      "| cumulative ms | self ms | calls | function |", "|---:|---:|---:|---|"]
             lines += top_stats(stats, len(dumps), args.top, "self")
             lines.append("")
     shutil.rmtree(work, ignore_errors=True)

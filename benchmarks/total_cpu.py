@@ -39,7 +39,7 @@ COMMANDS = (["stage", "list"], ["deploy"])
 BUDGET_MS = 15.0
 
 #: Runs in its own process: subreaper, paced commands, wait for every descendant.
-SESSION = r"""
+SESSION = r'''
 import ctypes, json, os, resource, sys, time
 spec = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
@@ -64,18 +64,13 @@ usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0,
                   "commands_s": last_command - started,
                   "background_s": time.monotonic() - last_command}))
-"""
+'''
 
 
 def session(commands: list[list[str]], env: dict[str, str], pace: float) -> dict[str, Any]:
     spec = json.dumps({"commands": commands, "env": env, "pace": pace})
-    result = subprocess.run(
-        [sys.executable, "-c", SESSION, spec],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    result = subprocess.run([sys.executable, "-c", SESSION, spec], capture_output=True,
+                            text=True, check=True, timeout=600)
     return dict(json.loads(result.stdout))
 
 
@@ -132,12 +127,8 @@ def main() -> int:
         }
         for variant, extra in variants.items():  # warm: bytecode
             env = {**base, **extra, "XDG_STATE_HOME": str(workdir / "warm")}
-            subprocess.run(
-                [sys.executable, str(copies[variant]), "stage", "list"],
-                env=env,
-                capture_output=True,
-                check=False,
-            )
+            subprocess.run([sys.executable, str(copies[variant]), "stage", "list"], env=env,
+                           capture_output=True, check=False)
         time.sleep(1)
         n = 0
         for rep in range(args.reps):
@@ -146,17 +137,14 @@ def main() -> int:
                     n += 1
                     state = workdir / f"state-{n}"
                     env = {**base, **extra, "XDG_STATE_HOME": str(state)}
-                    commands = [
-                        [sys.executable, str(copies[variant]), *COMMANDS[i % 2]]
-                        for i in range(args.commands)
-                    ]
+                    commands = [[sys.executable, str(copies[variant]), *COMMANDS[i % 2]]
+                                for i in range(args.commands)]
                     accepted_before = endpoint.accepted_spans()
                     result = session(commands, env, pace)
                     time.sleep(0.5)
                     after = endpoint.accepted_spans()
                     result["spans"] = (
-                        None
-                        if after is None or accepted_before is None
+                        None if after is None or accepted_before is None
                         else after - accepted_before
                     )
                     rows.setdefault((pace_name, variant), []).append(result)
@@ -204,11 +192,8 @@ def main() -> int:
             runs = f"{len(exits) / len(cell):.1f}" if variant == "ours" else "-"
             per_record = [e["cpu_ms_per_record"] for e in exits if e.get("cpu_ms_per_record")]
             self_cost = f"{median(per_record):.1f}" if per_record else "-"
-            spans = (
-                median(r["spans"] for r in cell if r["spans"] is not None)
-                if any(r["spans"] is not None for r in cell)
-                else float("nan")
-            )
+            spans = median(r["spans"] for r in cell if r["spans"] is not None) \
+                if any(r["spans"] is not None for r in cell) else float("nan")
             background = median(r["background_s"] for r in cell)
             verdict = ""
             if variant == "ours":
@@ -233,11 +218,8 @@ def main() -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        update_results(
-            "totalcpu",
-            "## Total CPU per command, background delivery included "
-            "(`benchmarks/total_cpu.py`)\n\n" + body,
-        )
+        update_results("totalcpu", "## Total CPU per command, background delivery included "
+                       "(`benchmarks/total_cpu.py`)\n\n" + body)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

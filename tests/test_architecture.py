@@ -122,26 +122,14 @@ def _inside(name: str, *packages: str) -> bool:
 
 #: (importer packages, packages they must never import, why)
 LAYERS = [
-    (
-        ("capture",),
-        ("privacy", "handoff", "delivery", "pipeline", "admin"),
-        "capture ends at a finished record; pipeline takes it further",
-    ),
-    (
-        ("privacy",),
-        ("capture", "gate", "handoff", "delivery", "pipeline", "admin", "config"),
-        "privacy imports nothing but the schema and its rules",
-    ),
-    (
-        ("handoff",),
-        ("capture", "pipeline", "admin"),
-        "hand-off receives plain data, not captured records",
-    ),
-    (
-        ("delivery",),
-        ("capture", "pipeline", "admin", "gate", "privacy"),
-        "delivery reads the spool and the endpoint, nothing upstream",
-    ),
+    (("capture",), ("privacy", "handoff", "delivery", "pipeline", "admin"),
+     "capture ends at a finished record; pipeline takes it further"),
+    (("privacy",), ("capture", "gate", "handoff", "delivery", "pipeline", "admin", "config"),
+     "privacy imports nothing but the schema and its rules"),
+    (("handoff",), ("capture", "pipeline", "admin"),
+     "hand-off receives plain data, not captured records"),
+    (("delivery",), ("capture", "pipeline", "admin", "gate", "privacy"),
+     "delivery reads the spool and the endpoint, nothing upstream"),
     (("gate.state",), ("config",), "the state files depend on paths only"),
 ]
 

@@ -233,7 +233,9 @@ def test_a_non_utf8_argument_is_repaired_once_and_counted(
 
 def test_a_fifo_in_the_spool_never_blocks_the_drainer(cli_env: dict[str, str]) -> None:
     with OtlpHttpReceiver() as rx:
-        env = app_env(cli_env, APP, rx.endpoint, OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME="10")
+        env = app_env(
+            cli_env, APP, rx.endpoint, OTEL_CLI_TELEMETRY_DRAINER_MAX_RUNTIME="10"
+        )
         root = state_dir(env, APP)
         ids = spool_records(root, 12)
         fifo = root / "spool" / f"{0:020d}-1-fifo00.json"
