@@ -15,7 +15,18 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 manifest="$here/builder-config.yaml"
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
 
-hash="$(sha256sum "$manifest" | cut -c1-12)"
+# The cache key covers the manifest and the sources of the local modules it names
+# (path: @COLLECTOR_DIR@/<module>), so editing one of them rebuilds.
+local_modules="$(sed -n 's#^ *path: *"\{0,1\}@COLLECTOR_DIR@/\([^"]*\)"\{0,1\} *$#\1#p' "$manifest")"
+hash="$(
+    {
+        cat "$manifest"
+        for module in $local_modules; do
+            (cd "$here" && find "$module" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) \
+                -not -name '*_test.go' | LC_ALL=C sort | xargs sha256sum)
+        done
+    } | sha256sum | cut -c1-12
+)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/otel-cli-telemetry"
 out_dir="$cache_root/otelcol-$hash"
 name="$(sed -n 's/^  name: *//p' "$manifest" | head -n1)"
@@ -43,7 +54,8 @@ work="$(mktemp -d "$out_dir/.build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 # A copy of the manifest whose output goes into the work dir; the result is moved into
 # place only when the build succeeded, so a half-built binary is never taken as cached.
-sed "s#^  output_path:.*#  output_path: $work/src#" "$manifest" >"$work/manifest.yaml"
+sed -e "s#^  output_path:.*#  output_path: $work/src#" -e "s#@COLLECTOR_DIR@#$here#g" \
+    "$manifest" >"$work/manifest.yaml"
 log="${BUILD_LOG:-$out_dir/build.log}"
 echo "collector: building $name with ocb $builder_version (log: $log)" >&2
 start=$(date +%s)
