@@ -97,7 +97,9 @@ def flush_through(collector: Target, protocol: str) -> None:
         )
         assert sent.accepted, f"the clean sentinel was refused: {sent}"
     collector.wait_for_spans(
-        lambda spans: any(s["resource"].get("cli.installation.id") == installation_id for s in spans)
+        lambda spans: any(
+            s["resource"].get("cli.installation.id") == installation_id for s in spans
+        )
     )
     collector.wait_for_metrics(
         lambda points: any(

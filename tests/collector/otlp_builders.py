@@ -13,7 +13,6 @@ import grpc
 import requests
 from google.protobuf import json_format
 from google.protobuf.message import Message
-
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -277,14 +276,14 @@ def ld(field: int, payload: bytes) -> bytes:
     return varint(field << 3 | 2) + varint(len(payload)) + payload
 
 
-def deep_array_value(levels: int) -> bytes:
+def deep_array_value(levels: int, leaf: str = "x") -> bytes:
     """AnyValue bytes nesting ``levels`` ArrayValues around a string, built in linear time.
 
     Level i is ``AnyValue{array_value(5): ArrayValue{values(1): <level i+1>}}``: all the
     prefixes come first (outermost first), then the core, so sizes are computed inside-out
     and written outside-in.
     """
-    core = ld(1, b"x")
+    core = ld(1, leaf.encode())
     size = len(core)
     prefixes = []
     for _ in range(levels):
@@ -297,12 +296,15 @@ def deep_array_value(levels: int) -> bytes:
     return b"".join(prefixes) + core
 
 
-def deep_array_json(levels: int) -> str:
+def deep_array_json(levels: int, leaf: str = "x") -> str:
     """The same value in OTLP/JSON."""
-    return '{"arrayValue":{"values":[' * levels + '{"stringValue":"x"}' + "]}}" * levels
+    core = json.dumps({"stringValue": leaf}, separators=(",", ":"))
+    return '{"arrayValue":{"values":[' * levels + core + "]}}" * levels
 
 
-def trace_request_bytes_with_value(request: ExportTraceServiceRequest, key: str, value: bytes) -> bytes:
+def trace_request_bytes_with_value(
+    request: ExportTraceServiceRequest, key: str, value: bytes
+) -> bytes:
     """``request`` (one resource, one scope, one span) encoded with one more attribute on
     its span whose AnyValue is the given raw bytes (e.g. ``deep_array_value``)."""
     rs = request.resource_spans[0]
@@ -321,7 +323,8 @@ def trace_json_with_value(request: ExportTraceServiceRequest, key: str, value_js
         key=key, value=AnyValue(string_value=marker)
     )
     body = otlp_json(request).decode()
-    return body.replace(json.dumps({"stringValue": marker}, separators=(",", ":")), value_json).encode()
+    placeholder = json.dumps({"stringValue": marker}, separators=(",", ":"))
+    return body.replace(placeholder, value_json).encode()
 
 
 # --- sending, over each protocol -------------------------------------------------------
@@ -378,3 +381,15 @@ def send(
 
 def encode(protocol: str, request: Message) -> bytes:
     return otlp_json(request) if protocol == "http/json" else request.SerializeToString()
+
+
+def sentinel_resource_request(installation_id: str) -> ExportTraceServiceRequest:
+    """One clean command span of the given installation (a base to build attacks on)."""
+    resource = {
+        "service.name": "deployctl",
+        "service.version": "1.4.2",
+        "os.type": "linux",
+        "host.arch": "amd64",
+        "cli.installation.id": installation_id,
+    }
+    return trace_request(resource, [span("deployctl deploy", {"cli.command": "deploy"})])

@@ -17,12 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-
 from hostile_support import (
     duplicated_keys,
     encodings_of,
@@ -34,6 +28,12 @@ from hostile_support import (
     sentinel_resource,
     utf8_errors,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
 from otlp_builders import (
     PROTOCOLS,
     any_value,
@@ -315,9 +315,7 @@ def test_hostile_case(file_collector, case_name: str, protocol: str) -> None:  #
         for placeholder, raw in case.raw.items():
             if placeholder.encode() in body:
                 body = with_raw_bytes(body, placeholder, raw)
-        answers[signal] = send(
-            protocol, collector.http_url, collector.grpc_target, signal, body
-        )
+        answers[signal] = send(protocol, collector.http_url, collector.grpc_target, signal, body)
     flush_through(collector, protocol)
 
     raw_bytes = collector.raw_bytes()
