@@ -253,7 +253,15 @@ class Collector:
 
     def records(self) -> list[dict[str, Any]]:
         """Every OTLP JSON request the file exporter wrote, decoded."""
-        return [json.loads(line) for line in self.raw_output().splitlines() if line.strip()]
+        out = []
+        for number, line in enumerate(self.raw_output().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except RecursionError:
+                pytest.fail(f"output line {number} nests too deep to parse: a deep value got out")
+        return out
 
     def spans(self) -> list[dict[str, Any]]:
         """Flattened spans: name, kind, attributes, resource, scope, events, links, status."""
