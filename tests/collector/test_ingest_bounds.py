@@ -92,6 +92,9 @@ def many_attributes(protocol: str, marker: str) -> bytes:
     return otlp_json(request) if protocol == "http/json" else request.SerializeToString()
 
 
+#: Attacks refused before decoding, with the reason the ingestguard counter gives.
+REFUSED = {"deep_nesting": "too_deep", "empty_spans": "too_many_messages"}
+
 ATTACKS = {
     "deep_nesting": deep_nesting,
     "empty_spans": empty_spans,
@@ -129,3 +132,15 @@ def test_attack_stays_within_memory_and_cpu_bounds(  # type: ignore[no-untyped-d
     assert cpu < CPU_BUDGET_S, f"too much CPU for one request: {facts}"
     assert marker not in collector.raw_output(), f"the attack's marker left the collector: {facts}"
     assert collector.healthy()
+    if attack in REFUSED:
+        # refused before decoding, and counted where an operator can see it
+        assert not answer.accepted, facts
+        wire = "grpc" if protocol == "grpc" else protocol
+        counted = [
+            line
+            for line in collector.telemetry_metrics().splitlines()
+            if line.startswith("otelcol_ingestguard_refused_requests")
+            and f'reason="{REFUSED[attack]}"' in line
+            and f'protocol="{wire}"' in line
+        ]
+        assert counted and float(counted[0].rsplit(" ", 1)[1]) == 1, counted
