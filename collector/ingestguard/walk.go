@@ -53,29 +53,45 @@ func checkProto(buf []byte, root msgType, limits Limits) error {
 			stack = stack[:len(stack)-1]
 			continue
 		}
-		tag, n := uvarint(buf[pos:cur.end])
-		if n <= 0 {
-			return fmt.Errorf("%w: bad tag at byte %d", errMalformed, pos)
+		var tag uint64
+		if b := buf[pos]; b < 0x80 { // one-byte tags: every OTLP field number is below 16
+			tag = uint64(b)
+			pos++
+		} else {
+			var n int
+			tag, n = uvarint(buf[pos:cur.end])
+			if n <= 0 {
+				return fmt.Errorf("%w: bad tag at byte %d", errMalformed, pos)
+			}
+			pos += n
 		}
-		pos += n
 		field, wireType := tag>>3, tag&7
 		switch wireType {
 		case 0: // varint
-			_, n = uvarint(buf[pos:cur.end])
-			if n <= 0 {
-				return fmt.Errorf("%w: bad varint at byte %d", errMalformed, pos)
+			for pos < cur.end && buf[pos] >= 0x80 {
+				pos++
 			}
-			pos += n
+			pos++ // the last byte; an unterminated varint ends past cur.end: caught below
 		case 1: // fixed64
 			pos += 8
 		case 5: // fixed32
 			pos += 4
 		case 2: // length-delimited
-			length, n := uvarint(buf[pos:cur.end])
-			if n <= 0 || length > uint64(cur.end-pos-n) {
+			var length uint64
+			if pos < cur.end && buf[pos] < 0x80 {
+				length = uint64(buf[pos])
+				pos++
+			} else {
+				var n int
+				length, n = uvarint(buf[pos:cur.end])
+				if n <= 0 {
+					return fmt.Errorf("%w: bad length at byte %d", errMalformed, pos)
+				}
+				pos += n
+			}
+			if length > uint64(cur.end-pos) {
 				return fmt.Errorf("%w: bad length at byte %d", errMalformed, pos)
 			}
-			pos += n
 			child := msgNone
 			if field <= maxMessageField {
 				child = messageFields[cur.typ][field]

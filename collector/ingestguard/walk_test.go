@@ -34,9 +34,13 @@ func cliTraces(spans int) ptrace.Traces {
 	return td
 }
 
+func marshalRequest(td ptrace.Traces) ([]byte, error) {
+	return ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+}
+
 func marshalTraces(t *testing.T, td ptrace.Traces) []byte {
 	t.Helper()
-	buf, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	buf, err := marshalRequest(td)
 	if err != nil {
 		t.Fatal(err)
 	}
