@@ -43,11 +43,6 @@ type Config struct {
 	App string `mapstructure:"app"`
 	// ScopeNames are the instrumentation scope names kept; any other name is emptied.
 	ScopeNames []string `mapstructure:"scope_names"`
-	// InvalidPlaceholder replaces a string value that fails its kind (the SDK does the
-	// same, so this value is itself accepted for every string kind).
-	InvalidPlaceholder string `mapstructure:"invalid_placeholder"`
-	// InvalidNamePlaceholder replaces a span name that fails the names grammar.
-	InvalidNamePlaceholder string `mapstructure:"invalid_name_placeholder"`
 	// MaxStringLength caps text values, in characters (the SDK's own limit).
 	MaxStringLength int `mapstructure:"max_string_length"`
 	// MaxArrayLength caps array attribute values; longer arrays are cut.
@@ -55,31 +50,30 @@ type Config struct {
 	// MaxHistogramBuckets caps explicit bounds per histogram point; longer points are dropped.
 	MaxHistogramBuckets int `mapstructure:"max_histogram_buckets"`
 
-	ResourceAttributes map[string]FieldConfig  `mapstructure:"resource_attributes"`
-	SpanAttributes     map[string]FieldConfig  `mapstructure:"span_attributes"`
-	MetricAttributes   map[string]FieldConfig  `mapstructure:"metric_attributes"`
-	Metrics            map[string]MetricConfig `mapstructure:"metrics"`
+	// ResourceAttributes are the keys allowed on resources.
+	ResourceAttributes map[string]FieldConfig `mapstructure:"resource_attributes"`
+	// SpanAttributes are the keys allowed on command spans ("<app> ..."); PhaseAttributes
+	// those on phase spans (when unset, phases get SpanAttributes).
+	SpanAttributes  map[string]FieldConfig `mapstructure:"span_attributes"`
+	PhaseAttributes map[string]FieldConfig `mapstructure:"phase_attributes"`
+	// MetricAttributes are the keys allowed on metric points; Metrics the metrics.
+	MetricAttributes map[string]FieldConfig  `mapstructure:"metric_attributes"`
+	Metrics          map[string]MetricConfig `mapstructure:"metrics"`
 }
-
-const (
-	defaultInvalidPlaceholder     = "<invalid>"
-	defaultInvalidNamePlaceholder = "<invalid-name>"
-)
 
 func createDefaultConfig() *Config {
 	return &Config{
-		ScopeNames:             []string{"otel_cli_telemetry"},
-		InvalidPlaceholder:     defaultInvalidPlaceholder,
-		InvalidNamePlaceholder: defaultInvalidNamePlaceholder,
-		MaxStringLength:        1024,
-		MaxArrayLength:         64,
-		MaxHistogramBuckets:    64,
+		ScopeNames:          []string{"otel_cli_telemetry"},
+		MaxStringLength:     genKindSpecs["text"].MaxLength,
+		MaxArrayLength:      64,
+		MaxHistogramBuckets: 64,
 	}
 }
 
 var validTypes = map[string]bool{
 	"string": true, "int": true, "double": true, "bool": true,
 	"string[]": true, "int[]": true, "double[]": true, "bool[]": true,
+	"any": true, // an implicit identifier: an identifier string, or an int, double or bool
 }
 
 // kindTypes: the scalar OTLP types a kind can describe.
@@ -105,13 +99,11 @@ func (c *Config) Validate() error {
 	if c.MaxStringLength < 1 || c.MaxArrayLength < 1 || c.MaxHistogramBuckets < 1 {
 		errs = append(errs, errors.New("max_string_length, max_array_length and max_histogram_buckets must be positive"))
 	}
-	if c.InvalidPlaceholder == "" || c.InvalidNamePlaceholder == "" {
-		errs = append(errs, errors.New("invalid_placeholder and invalid_name_placeholder must not be empty"))
-	}
 	for _, group := range []struct {
 		name   string
 		fields map[string]FieldConfig
-	}{{"resource_attributes", c.ResourceAttributes}, {"span_attributes", c.SpanAttributes}, {"metric_attributes", c.MetricAttributes}} {
+	}{{"resource_attributes", c.ResourceAttributes}, {"span_attributes", c.SpanAttributes},
+		{"phase_attributes", c.PhaseAttributes}, {"metric_attributes", c.MetricAttributes}} {
 		for _, key := range sortedKeys(group.fields) {
 			if err := group.fields[key].validate(); err != nil {
 				errs = append(errs, fmt.Errorf("%s::%s: %w", group.name, key, err))
@@ -144,6 +136,12 @@ func (f FieldConfig) validate() error {
 		return fmt.Errorf("kind %q is unknown", f.Kind)
 	}
 	scalar := strings.TrimSuffix(f.Type, "[]")
+	if scalar == "any" {
+		if f.Kind != "identifier" {
+			return fmt.Errorf("type any is only for (implicit) identifiers, not kind %q", f.Kind)
+		}
+		return nil
+	}
 	fits := false
 	for _, s := range scalars {
 		fits = fits || s == scalar

@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -124,22 +127,37 @@ def render_go(doc: dict[str, Any], source: str, digest: str) -> str:
         "var genNamesSpec = grammarSpec{Pattern: "
         f"{go_string(names['pattern'])}, MaxLength: {int(names['max_length'])}}}",
         "",
-        "var genKindSpecs = map[string]grammarSpec{",
+        "var genKindSpecs = map[string]kindSpec{",
     ]
     for kind in sorted(doc.get("kinds", {})):
         spec = doc["kinds"][kind]
         lines.append(
-            f"\t{go_string(kind)}: {{Pattern: {go_string(spec['pattern'])}, "
-            f"MaxLength: {int(spec['max_length'])}}},"
+            f"\t{go_string(kind)}: {{Pattern: {go_string(spec.get('pattern', ''))}, "
+            f"MaxLength: {int(spec.get('max_length', 0))}, "
+            f"Placeholder: {go_string(spec.get('placeholder', ''))}}},"
         )
     lines += ["}", "", "var genRuleSpecs = []ruleSpec{"]
     for rule in doc["rules"]:
-        keywords = ", ".join(go_string(k) for k in rule.get("keywords", []))
-        lines.append(
-            f"\t{{ID: {go_string(rule['id'])}, Pattern: {go_string(rule['pattern'])}, "
-            f"Keywords: []string{{{keywords}}}, Placeholder: {go_string(rule['placeholder'])}, "
-            f"Check: {go_string(rule.get('check') or '')}}},"
-        )
+        keywords = rule.get("keywords", [])
+        counts = rule.get("min_counts", {})
+        fields = [
+            f"ID: {go_string(rule['id'])}",
+            f"Pattern: {go_string(rule['pattern'])}",
+            f"Keywords: []string{{{', '.join(go_string(k) for k in keywords)}}}",
+        ]
+        if counts:
+            fields.append(
+                f"MinCounts: []int{{{', '.join(str(int(counts.get(k, 1))) for k in keywords)}}}"
+            )
+        if rule.get("also"):
+            fields.append(f"Also: []string{{{', '.join(go_string(k) for k in rule['also'])}}}")
+        fields.append(f"MinLength: {int(rule.get('min_length', 0))}")
+        if rule.get("min_digits"):
+            fields.append(f"MinDigits: {int(rule['min_digits'])}")
+        fields.append(f"Placeholder: {go_string(rule['placeholder'])}")
+        if rule.get("check"):
+            fields.append(f"Check: {go_string(rule['check'])}")
+        lines.append("\t{" + ", ".join(fields) + "},")
     lines += ["}", ""]
     entropy = doc.get("entropy")
     if entropy:
@@ -149,11 +167,13 @@ def render_go(doc: dict[str, Any], source: str, digest: str) -> str:
         )
         lines += [
             "var genEntropySpec = entropySpec{",
-            f"\tMinLength:      {int(entropy['min_length'])},",
-            f"\tAlphabet:       {go_string(entropy['alphabet'])},",
+            f"\tMinLength: {int(entropy['min_length'])},",
+            f"\tAlphabet: {go_string(entropy['alphabet'])},",
+            f"\tMinAlnum: {int(entropy.get('min_alnum', 0))},",
+            f"\tMinClasses: {int(entropy['min_classes'])},",
             f"\tMinBitsPerChar: {float(entropy['min_bits_per_char'])!r},",
-            f"\tMinClasses:     {int(entropy['min_classes'])},",
-            f"\tPlaceholder:    {go_string(entropy['placeholder'])},",
+            f"\tMinTransitionRatio: {float(entropy.get('min_transition_ratio', 0))!r},",
+            f"\tPlaceholder: {go_string(entropy['placeholder'])},",
             "\tHarmless: []harmlessSpec{" + harmless + ("\n\t}," if harmless else "},"),
             "}",
         ]
@@ -171,23 +191,107 @@ def gofmt(source: str) -> str:
     return result.stdout
 
 
-def sdk_scrub() -> Any:
-    """The SDK's scrub function with no machine-specific values (home, user, host)."""
-    sys.path.insert(0, str(ROOT))
+def sdk_scrub(sdk_root: Path) -> Callable[[str], str]:
+    """The SDK's scrub function with no machine-specific values (home, user, host).
+
+    The SDK's own ``Scrubber.scrub`` when it applies rules.json; while its scrubber still
+    carries the older built-in patterns, the reference is composed from the engine that
+    does (``privacy.rules``: ``apply_rules`` then ``replace_tokens``, repeated until the text
+    settles, as ``rules.json`` describes).
+    """
+    sys.path.insert(0, str(sdk_root))
     from otel_cli_telemetry.privacy import scrub as module
 
-    for name in ("scrub_text", "scrub"):
-        function = getattr(module, name, None)
-        if callable(function) and not isinstance(function, type):
-            return function
-    return module.Scrubber(None, None, None).scrub
+    if not hasattr(module, "SECRET_PATTERNS"):
+        return cast("Callable[[str], str]", module.Scrubber(None, None, None).scrub)
+    from otel_cli_telemetry.privacy import rules
+
+    def scrub(value: str) -> str:
+        text = value if len(value) <= module.MAX_SCRUB_LENGTH else module._truncate(value)
+        for _ in range(4):
+            scrubbed = rules.replace_tokens(rules.apply_rules(text))
+            if len(scrubbed) > module.MAX_SCRUB_LENGTH:
+                scrubbed = module._truncate(scrubbed)
+            if scrubbed == text:
+                return text
+            text = scrubbed
+        return "<redacted>"
+
+    return scrub
 
 
-def render_vectors(doc: dict[str, Any], digest: str) -> str:
-    scrub = sdk_scrub()
+def example_for(pattern: str, rng: random.Random) -> str:
+    """A string the regex ``pattern`` matches, drawn at random (for test vectors).
+
+    Walks the parsed pattern (sre_parse) and picks branches, characters and repeat counts;
+    anchors and word boundaries are left to chance (the vectors compare both ends, whatever
+    they do with the string). ASCII only, as the rules are compiled with re.ASCII.
+    """
+    import re._parser as sre_parse  # type: ignore[import-not-found]
+
+    printable = [chr(c) for c in range(32, 127)]
+    categories = {
+        "CATEGORY_DIGIT": "0123456789",
+        "CATEGORY_NOT_DIGIT": "abcXYZ-_",
+        "CATEGORY_SPACE": " ",
+        "CATEGORY_NOT_SPACE": "abcXYZ019-_",
+        "CATEGORY_WORD": "abcdefXYZ0189_",
+        "CATEGORY_NOT_WORD": " -.:/",
+    }
+
+    def chars_of(items: list[Any]) -> list[str]:
+        negate = False
+        allowed: list[str] = []
+        for op, arg in items:
+            name = str(op)
+            if name == "NEGATE":
+                negate = True
+            elif name == "LITERAL":
+                allowed.append(chr(arg))
+            elif name == "RANGE":
+                allowed.extend(chr(c) for c in range(arg[0], min(arg[1], 126) + 1))
+            elif name == "CATEGORY":
+                allowed.extend(categories.get(str(arg), "a"))
+        if negate:
+            return [c for c in printable if c not in allowed] or ["~"]
+        return allowed or ["a"]
+
+    def walk(items: Any, out: list[str]) -> None:
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "NOT_LITERAL":
+                out.append(rng.choice([c for c in "aZ9-_ " if ord(c) != arg]))
+            elif name == "ANY":
+                out.append(rng.choice("aZ9-_"))
+            elif name == "IN":
+                out.append(rng.choice(chars_of(arg)))
+            elif name == "BRANCH":
+                walk(rng.choice(arg[1]), out)
+            elif name == "SUBPATTERN":
+                walk(arg[-1], out)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, high, body = arg
+                high = min(high, low + 12) if high != sre_parse.MAXREPEAT else low + 12
+                for _ in range(rng.randint(low, max(low, high))):
+                    walk(body, out)
+            elif name in ("AT", "GROUPREF", "ASSERT", "ASSERT_NOT"):
+                continue
+
+    out: list[str] = []
+    walk(sre_parse.parse(pattern, re.ASCII), out)
+    return "".join(out)
+
+
+def render_vectors(doc: dict[str, Any], digest: str, sdk_root: Path) -> str:
+    scrub = sdk_scrub(sdk_root)
     inputs: list[str] = list(BASE_INPUTS)
+    rng = random.Random(20261202)  # fixed: the vectors are regenerated byte for byte
     for rule in doc["rules"]:
-        for example in rule.get("examples", []):
+        examples = list(rule.get("examples", []))
+        examples += [example_for(rule["pattern"], rng) for _ in range(2)]
+        for example in examples:
             inputs.append(example)
             inputs.append(f"value {example} end")
     seen: set[str] = set()
@@ -206,15 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=Path, default=DEFAULT_RULES)
     parser.add_argument("--check", action="store_true", help="exit 1 if the outputs are stale")
+    parser.add_argument(
+        "--sdk", type=Path, default=ROOT, help="root of the SDK whose scrub() makes the vectors"
+    )
     args = parser.parse_args(argv)
     raw = args.rules.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     doc = load_rules(args.rules)
-    try:
-        source = args.rules.resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        source = args.rules.name
-    outputs = {GO_OUT: render_go(doc, source, digest), VECTORS_OUT: render_vectors(doc, digest)}
+    # Named as the SDK ships it, wherever it was read from, so the output does not depend on
+    # the path given.
+    source = "otel_cli_telemetry/privacy/rules.json" if args.rules.name == "rules.json" else args.rules.name
+    outputs = {GO_OUT: render_go(doc, source, digest), VECTORS_OUT: render_vectors(doc, digest, args.sdk)}
     stale = [p for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text]
     if args.check:
         for path in stale:

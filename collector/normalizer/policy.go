@@ -10,14 +10,16 @@ import (
 
 // fieldRule is one declared attribute key, compiled from its FieldConfig.
 type fieldRule struct {
-	key    string
-	slot   int // index of this key within its policy, for duplicate detection
-	scalar pcommon.ValueType
-	array  bool
-	kind   string
-	enum   map[string]struct{}
-	gram   *grammar
-	cache  *validCache
+	key         string
+	slot        int // index of this key within its policy, for duplicate detection
+	anyScalar   bool
+	scalar      pcommon.ValueType // the element type, unless anyScalar
+	array       bool
+	kind        string
+	enum        map[string]struct{}
+	gram        *grammar
+	placeholder string // what a string failing the kind becomes
+	cache       *validCache
 }
 
 // attrPolicy is a set of declared keys (the resource's, the spans', one metric's points').
@@ -34,7 +36,10 @@ func newPolicy(fields map[string]FieldConfig, only []string) attrPolicy {
 	}
 	for _, key := range keys {
 		fc := fields[key]
-		f := &fieldRule{key: key, slot: len(p.fields), kind: fc.Kind, array: strings.HasSuffix(fc.Type, "[]")}
+		f := &fieldRule{
+			key: key, slot: len(p.fields), kind: fc.Kind, array: strings.HasSuffix(fc.Type, "[]"),
+			placeholder: kindPlaceholder(fc.Kind),
+		}
 		switch strings.TrimSuffix(fc.Type, "[]") {
 		case "string":
 			f.scalar = pcommon.ValueTypeStr
@@ -44,6 +49,11 @@ func newPolicy(fields map[string]FieldConfig, only []string) attrPolicy {
 			f.scalar = pcommon.ValueTypeDouble
 		case "bool":
 			f.scalar = pcommon.ValueTypeBool
+		case "any":
+			// An implicit identifier (a field declared with a bare description): a string
+			// must be an identifier; ints, doubles and bools are kept; or a list of one.
+			f.anyScalar = true
+			f.scalar = pcommon.ValueTypeStr
 		}
 		if fc.Kind == "enum" {
 			f.enum = make(map[string]struct{}, len(fc.Values))
@@ -62,9 +72,9 @@ func newPolicy(fields map[string]FieldConfig, only []string) attrPolicy {
 }
 
 // validCache remembers grammar verdicts for short values: CLI telemetry repeats the same
-// few command names, flags and versions, and a map lookup is cheaper than a regex match.
-// Bounded: once full it stops learning (hostile traffic can only slow it down, never grow
-// it or change a verdict).
+// few command names, flags and versions, and a map lookup is cheaper than a regex match and
+// a secret scan. Bounded: once full it stops learning (hostile traffic can only slow it
+// down, never grow it or change a verdict).
 type validCache struct {
 	mu      sync.RWMutex
 	verdict map[string]bool
@@ -96,19 +106,28 @@ func (c *validCache) check(s string, valid func(string) bool) bool {
 	return ok
 }
 
-// spanNameRule accepts "<app>", "<app> <command path>" (each component a name) and a bare
-// name (a phase); anything else is replaced.
-type spanNameRule struct {
+// spanNames classifies and checks span names. A command span is named "<app>" or
+// "<app> <command path>", each path component a name (or "<redacted>", what the SDK sends
+// for a component that failed); any other span is a phase, named by one name.
+type spanNames struct {
 	app    string
 	prefix string
 	cache  *validCache
 }
 
-func (r *spanNameRule) valid(name string) bool {
+func newSpanNames(app string) spanNames {
+	return spanNames{app: app, prefix: app + " ", cache: newValidCache()}
+}
+
+func (r *spanNames) isCommand(name string) bool {
+	return name == r.app || strings.HasPrefix(name, r.prefix)
+}
+
+func (r *spanNames) valid(name string) bool {
 	return r.cache.check(name, r.check)
 }
 
-func (r *spanNameRule) check(name string) bool {
+func (r *spanNames) check(name string) bool {
 	if !utf8.ValidString(name) {
 		return false
 	}
@@ -120,7 +139,7 @@ func (r *spanNameRule) check(name string) bool {
 			return false
 		}
 		for part := range strings.SplitSeq(rest, " ") {
-			if !genNames.valid(part) {
+			if part != redacted && !genNames.valid(part) {
 				return false
 			}
 		}

@@ -3,6 +3,7 @@ package normalizer
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"unicode/utf8"
 
@@ -29,10 +30,11 @@ type metricRule struct {
 type normalizer struct {
 	cfg        *Config
 	resource   attrPolicy
-	span       attrPolicy
+	command    attrPolicy // command spans
+	phase      attrPolicy // phase (child) spans
 	metrics    map[string]*metricRule
 	scopeNames map[string]bool
-	spanName   spanNameRule
+	spanNames  spanNames
 	version    grammar
 	maxSlots   int
 	telemetry  *telemetry
@@ -57,17 +59,21 @@ func newNormalizer(cfg *Config, tel *telemetry) *normalizer {
 	n := &normalizer{
 		cfg:        cfg,
 		resource:   newPolicy(cfg.ResourceAttributes, nil),
-		span:       newPolicy(cfg.SpanAttributes, nil),
+		command:    newPolicy(cfg.SpanAttributes, nil),
+		phase:      newPolicy(cfg.PhaseAttributes, nil),
 		metrics:    map[string]*metricRule{},
 		scopeNames: map[string]bool{},
-		spanName:   spanNameRule{app: cfg.App, prefix: cfg.App + " ", cache: newValidCache()},
+		spanNames:  newSpanNames(cfg.App),
 		version:    genKinds["version"],
 		telemetry:  tel,
 	}
 	for _, name := range cfg.ScopeNames {
 		n.scopeNames[name] = true
 	}
-	n.maxSlots = max(len(n.resource.fields), len(n.span.fields))
+	if cfg.PhaseAttributes == nil {
+		n.phase = n.command
+	}
+	n.maxSlots = max(len(n.resource.fields), len(n.command.fields), len(n.phase.fields))
 	for name, mc := range cfg.Metrics {
 		m := &metricRule{
 			name: name, histogram: mc.Type == "histogram", unit: mc.Unit, description: mc.Description,
@@ -197,10 +203,19 @@ func (n *normalizer) normalizeSpan(w *work, in ptrace.Span, outSpans ptrace.Span
 	out.SetParentSpanID(in.ParentSpanID())
 	out.SetFlags(in.Flags() & spanFlagsKept)
 	name := in.Name()
-	if n.spanName.valid(name) {
+	policy := &n.phase
+	command := n.spanNames.isCommand(name)
+	if command {
+		policy = &n.command
+	}
+	switch {
+	case n.spanNames.valid(name):
 		out.SetName(name)
-	} else {
-		out.SetName(n.cfg.InvalidNamePlaceholder)
+	case command:
+		out.SetName(n.spanNames.prefix + redacted) // still a command span of this app
+		w.counts.replaced[replaceInvalidSpanName]++
+	default:
+		out.SetName(redacted)
 		w.counts.replaced[replaceInvalidSpanName]++
 	}
 	if k := in.Kind(); k >= ptrace.SpanKindUnspecified && k <= ptrace.SpanKindConsumer {
@@ -224,7 +239,7 @@ func (n *normalizer) normalizeSpan(w *work, in ptrace.Span, outSpans ptrace.Span
 	if in.TraceState().AsRaw() != "" {
 		w.counts.dropped[dropTraceState]++
 	}
-	n.filterAttributes(w, &n.span, in.Attributes(), out.Attributes())
+	n.filterAttributes(w, policy, in.Attributes(), out.Attributes())
 }
 
 // filterAttributes writes into out (empty) the declared keys of in whose values pass their
@@ -267,56 +282,94 @@ func (n *normalizer) filterAttributes(w *work, p *attrPolicy, in, out pcommon.Ma
 	w.picks = picks[:0]
 }
 
-// emit appends key=value to mb if value has the field's type and kind (a string that fails
-// its kind is replaced by the placeholder, as the SDK does); otherwise counts the drop.
+// emit appends key=value to mb if value has the field's type and kind (a string failing
+// its kind becomes the kind's placeholder, as the SDK does); otherwise counts the drop.
 func (n *normalizer) emit(w *work, f *fieldRule, v pcommon.Value, mb *xpdata.MapBuilder) {
-	if !f.array {
-		if !n.scalarFits(w, f, v) {
+	if v.Type() != pcommon.ValueTypeSlice {
+		if f.array {
+			w.counts.dropped[dropWrongType]++
 			return
 		}
-		dst := mb.AppendEmpty(f.key)
-		n.setScalar(w, f, v, dst)
+		if t, ok := n.scalarType(w, f, v); ok {
+			n.setScalar(w, f, t, v, mb.AppendEmpty(f.key))
+		}
 		return
 	}
-	if v.Type() != pcommon.ValueTypeSlice {
+	if !f.array && !f.anyScalar {
 		w.counts.dropped[dropWrongType]++
 		return
 	}
 	items := v.Slice()
 	count := items.Len()
+	if count == 0 {
+		w.counts.dropped[dropWrongType]++
+		return
+	}
 	if count > n.cfg.MaxArrayLength {
 		count = n.cfg.MaxArrayLength
 		w.counts.replaced[replaceTruncated]++
 	}
+	var elem pcommon.ValueType
 	for i := 0; i < count; i++ {
-		if !n.scalarFits(w, f, items.At(i)) {
+		t, ok := n.scalarType(w, f, items.At(i))
+		if !ok {
+			return
+		}
+		if i == 0 {
+			elem = t
+		} else if t != elem {
+			w.counts.dropped[dropWrongType]++ // arrays hold one type
 			return
 		}
 	}
 	dst := mb.AppendEmpty(f.key).SetEmptySlice()
 	dst.EnsureCapacity(count)
 	for i := 0; i < count; i++ {
-		n.setScalar(w, f, items.At(i), dst.AppendEmpty())
+		n.setScalar(w, f, elem, items.At(i), dst.AppendEmpty())
 	}
 }
 
-// scalarFits: the value has the field's scalar type (an int is accepted for a number) and,
-// for a string, is valid UTF-8. Counts the reason when not.
-func (n *normalizer) scalarFits(w *work, f *fieldRule, v pcommon.Value) bool {
+// scalarType is the output type of one scalar value if the field accepts it (an int is
+// accepted for a number; an implicit identifier takes a string, int, double or bool), with
+// strings valid UTF-8 and numbers finite. Counts the reason when not.
+func (n *normalizer) scalarType(w *work, f *fieldRule, v pcommon.Value) (pcommon.ValueType, bool) {
 	t := v.Type()
-	if t == f.scalar || (f.kind == "number" && t == pcommon.ValueTypeInt && f.scalar == pcommon.ValueTypeDouble) {
-		if t == pcommon.ValueTypeStr && !utf8.ValidString(v.Str()) {
-			w.counts.dropped[dropInvalidUTF8]++
-			return false
+	switch t {
+	case pcommon.ValueTypeStr:
+		if t != f.scalar {
+			break
 		}
-		return true
+		if !utf8.ValidString(v.Str()) {
+			w.counts.dropped[dropInvalidUTF8]++
+			return t, false
+		}
+		return t, true
+	case pcommon.ValueTypeInt:
+		if f.scalar == pcommon.ValueTypeInt || f.anyScalar {
+			return t, true
+		}
+		if f.scalar == pcommon.ValueTypeDouble {
+			return pcommon.ValueTypeDouble, true
+		}
+	case pcommon.ValueTypeDouble:
+		if f.scalar == pcommon.ValueTypeDouble || f.anyScalar {
+			if d := v.Double(); math.IsNaN(d) || math.IsInf(d, 0) {
+				w.counts.dropped[dropInvalidNumber]++
+				return t, false
+			}
+			return t, true
+		}
+	case pcommon.ValueTypeBool:
+		if f.scalar == pcommon.ValueTypeBool || f.anyScalar {
+			return t, true
+		}
 	}
 	w.counts.dropped[dropWrongType]++
-	return false
+	return t, false
 }
 
-func (n *normalizer) setScalar(w *work, f *fieldRule, v pcommon.Value, dst pcommon.Value) {
-	switch f.scalar {
+func (n *normalizer) setScalar(w *work, f *fieldRule, t pcommon.ValueType, v pcommon.Value, dst pcommon.Value) {
+	switch t {
 	case pcommon.ValueTypeStr:
 		dst.SetStr(n.cleanString(w, f, v.Str()))
 	case pcommon.ValueTypeInt:
@@ -332,20 +385,11 @@ func (n *normalizer) setScalar(w *work, f *fieldRule, v pcommon.Value, dst pcomm
 	}
 }
 
-// cleanString: enum and grammar kinds are validated (else the placeholder); text is
-// scrubbed with the generated rules and cut to the SDK's length, as the SDK does.
+// cleanString: enum and grammar kinds are validated (else the kind's placeholder, which is
+// itself accepted: the SDK sends it); text is scrubbed with the generated rules and cut to
+// the SDK's length, as the SDK does.
 func (n *normalizer) cleanString(w *work, f *fieldRule, s string) string {
 	switch {
-	case s == n.cfg.InvalidPlaceholder:
-		return s
-	case f.enum != nil:
-		if _, ok := f.enum[s]; ok {
-			return s
-		}
-	case f.gram != nil:
-		if f.cache.check(s, f.gram.valid) {
-			return s
-		}
 	case f.kind == "text":
 		clean := scrubber.scrub(s)
 		if clean != s {
@@ -356,9 +400,19 @@ func (n *normalizer) cleanString(w *work, f *fieldRule, s string) string {
 			clean = cut
 		}
 		return clean
+	case s == f.placeholder:
+		return s
+	case f.enum != nil:
+		if _, ok := f.enum[s]; ok {
+			return s
+		}
+	case f.gram != nil:
+		if f.cache.check(s, f.gram.valid) {
+			return s
+		}
 	}
 	w.counts.replaced[replaceInvalidValue]++
-	return n.cfg.InvalidPlaceholder
+	return f.placeholder
 }
 
 // processMetrics builds fresh metrics holding only declared metrics, of the declared type,
@@ -444,7 +498,9 @@ func (n *normalizer) normalizeMetric(w *work, in pmetric.Metric, outMetrics pmet
 		oh.SetAggregationTemporality(t)
 		n.histogramPoints(w, rule, h.DataPoints(), oh.DataPoints())
 		if oh.DataPoints().Len() == 0 {
-			outMetrics.RemoveIf(func(m pmetric.Metric) bool { return m.Type() == pmetric.MetricTypeHistogram && m.Histogram().DataPoints().Len() == 0 })
+			outMetrics.RemoveIf(func(m pmetric.Metric) bool {
+				return m.Type() == pmetric.MetricTypeHistogram && m.Histogram().DataPoints().Len() == 0
+			})
 		}
 	case !rule.histogram && in.Type() == pmetric.MetricTypeSum:
 		s := in.Sum()
@@ -459,7 +515,9 @@ func (n *normalizer) normalizeMetric(w *work, in pmetric.Metric, outMetrics pmet
 		os.SetAggregationTemporality(t)
 		n.sumPoints(w, rule, s.DataPoints(), os.DataPoints())
 		if os.DataPoints().Len() == 0 {
-			outMetrics.RemoveIf(func(m pmetric.Metric) bool { return m.Type() == pmetric.MetricTypeSum && m.Sum().DataPoints().Len() == 0 })
+			outMetrics.RemoveIf(func(m pmetric.Metric) bool {
+				return m.Type() == pmetric.MetricTypeSum && m.Sum().DataPoints().Len() == 0
+			})
 		}
 	default:
 		w.counts.dropped[dropWrongMetricType]++

@@ -115,7 +115,9 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			ref.IdKeys().Append("service.name")
 		}, dropEntityRefs, nil},
 		{"InstrumentationScope.name", func(td ptrace.Traces) { td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetName(planted) }, -1, nil},
-		{"InstrumentationScope.version", func(td ptrace.Traces) { td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetVersion(planted + " " + plantedSecret) }, -1, nil},
+		{"InstrumentationScope.version", func(td ptrace.Traces) {
+			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetVersion(planted + " " + plantedSecret)
+		}, -1, nil},
 		{"InstrumentationScope.attributes", func(td ptrace.Traces) {
 			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("cli.command", planted)
 		}, dropScopeAttribute, nil},
@@ -332,7 +334,9 @@ func TestPlantedMetricFieldsDoNotSurvive(t *testing.T) {
 		reason reason
 	}{
 		{"ResourceMetrics.schema_url", func(md pmetric.Metrics) { md.ResourceMetrics().At(0).SetSchemaUrl("https://" + planted) }, dropSchemaURL},
-		{"ScopeMetrics.schema_url", func(md pmetric.Metrics) { md.ResourceMetrics().At(0).ScopeMetrics().At(0).SetSchemaUrl("https://" + planted) }, dropSchemaURL},
+		{"ScopeMetrics.schema_url", func(md pmetric.Metrics) {
+			md.ResourceMetrics().At(0).ScopeMetrics().At(0).SetSchemaUrl("https://" + planted)
+		}, dropSchemaURL},
 		{"Resource.attributes undeclared", func(md pmetric.Metrics) { md.ResourceMetrics().At(0).Resource().Attributes().PutStr(planted, "x") }, dropUndeclaredAttribute},
 		{"Resource.entity_refs", func(md pmetric.Metrics) {
 			entity.ResourceEntityRefs(md.ResourceMetrics().At(0).Resource()).AppendEmpty().SetType(planted)

@@ -9,17 +9,29 @@ import (
 )
 
 // The shapes of the data generate.py writes into rules_gen.go from the SDK's rule data
-// file (otel_cli_telemetry/privacy/rules.json). The logic that applies them is here.
+// file (otel_cli_telemetry/privacy/rules.json, whose description fields define the
+// semantics). The logic that applies them is here and mirrors otel_cli_telemetry/privacy/
+// rules.py.
 
 type grammarSpec struct {
 	Pattern   string
 	MaxLength int
 }
 
+type kindSpec struct {
+	Pattern     string // empty for kinds without a grammar (enum, text, numbers)
+	MaxLength   int
+	Placeholder string // what a value failing the kind becomes; empty: it is dropped
+}
+
 type ruleSpec struct {
 	ID          string
 	Pattern     string
 	Keywords    []string
+	MinCounts   []int // per keyword: it counts as present only with this many occurrences
+	Also        []string
+	MinLength   int
+	MinDigits   int
 	Placeholder string
 	Check       string
 }
@@ -30,41 +42,56 @@ type harmlessSpec struct {
 }
 
 type entropySpec struct {
-	MinLength      int
-	Alphabet       string
-	MinBitsPerChar float64
-	MinClasses     int
-	Placeholder    string
-	Harmless       []harmlessSpec
+	MinLength          int
+	Alphabet           string
+	MinAlnum           int
+	MinClasses         int
+	MinBitsPerChar     float64
+	MinTransitionRatio float64
+	Placeholder        string
+	Harmless           []harmlessSpec
 }
 
-// grammar is a compiled names/kind grammar: the whole value must match, within MaxLength.
+// grammar is a compiled names/kind grammar: the whole value must match, within maxLength
+// characters; with noFinding, no rule or entropy finding may be in it either.
 type grammar struct {
 	re        *regexp.Regexp
 	maxLength int
+	noFinding bool
 }
 
-func mustGrammar(spec grammarSpec) grammar {
-	return grammar{re: regexp.MustCompile(`^(?:` + spec.Pattern + `)$`), maxLength: spec.MaxLength}
+func mustGrammar(pattern string, maxLength int, noFinding bool) grammar {
+	return grammar{re: regexp.MustCompile(`^(?:` + pattern + `)$`), maxLength: maxLength, noFinding: noFinding}
 }
 
 func (g grammar) valid(s string) bool {
-	return len(s) > 0 && utf8.RuneCountInString(s) <= g.maxLength && g.re.MatchString(s)
+	if len(s) == 0 || utf8.RuneCountInString(s) > g.maxLength || !g.re.MatchString(s) {
+		return false
+	}
+	return !g.noFinding || scrubber.scrub(s) == s
 }
 
 var (
-	genNames = mustGrammar(genNamesSpec)
+	scrubber = newRuleSet(genRuleSpecs, genEntropySpec, genKindSpecs)
+	genNames = mustGrammar(genNamesSpec.Pattern, genNamesSpec.MaxLength, true)
 	genKinds = compileKinds()
-	scrubber = newRuleSet(genRuleSpecs, genEntropySpec)
 )
 
+// Kinds whose grammar also forbids any rule or entropy finding (rules.json descriptions).
+var kindsWithoutFindings = map[string]bool{"identifier": true, "version": true}
+
 func compileKinds() map[string]grammar {
-	out := make(map[string]grammar, len(genKindSpecs))
+	out := map[string]grammar{}
 	for name, spec := range genKindSpecs {
-		out[name] = mustGrammar(spec)
+		if spec.Pattern != "" {
+			out[name] = mustGrammar(spec.Pattern, spec.MaxLength, kindsWithoutFindings[name])
+		}
 	}
 	return out
 }
+
+// kindPlaceholder is what a string failing kind becomes ("" for none).
+func kindPlaceholder(kind string) string { return genKindSpecs[kind].Placeholder }
 
 // Scrubbing limits, as in the SDK's scrubber.
 const (
@@ -80,7 +107,11 @@ type rule struct {
 	groups      int
 	placeholder string
 	check       string
+	minLength   int
+	minDigits   int
 	keywords    []int // indexes into ruleSet.keywords; empty: always tried
+	minCounts   []int
+	also        []string
 }
 
 // ruleSet applies the generated rules to free text, as the SDK's scrub() does.
@@ -94,25 +125,36 @@ type ruleSet struct {
 	harmless     []*regexp.Regexp
 }
 
-func newRuleSet(specs []ruleSpec, entropy entropySpec) *ruleSet {
+func newRuleSet(specs []ruleSpec, entropy entropySpec, kinds map[string]kindSpec) *ruleSet {
 	rs := &ruleSet{placeholders: map[string]bool{redacted: true, "<user>": true, "<host>": true}, entropy: entropy}
 	index := map[string]int{}
 	for _, spec := range specs {
 		re := regexp.MustCompile(spec.Pattern)
-		r := rule{id: spec.ID, re: re, groups: re.NumSubexp(), placeholder: spec.Placeholder, check: spec.Check}
-		for _, kw := range spec.Keywords {
+		r := rule{id: spec.ID, re: re, groups: re.NumSubexp(), placeholder: spec.Placeholder, check: spec.Check,
+			minLength: spec.MinLength, minDigits: spec.MinDigits, also: spec.Also}
+		for i, kw := range spec.Keywords {
 			kw = strings.ToLower(kw)
-			i, ok := index[kw]
+			k, ok := index[kw]
 			if !ok {
-				i = len(rs.keywords)
-				index[kw] = i
+				k = len(rs.keywords)
+				index[kw] = k
 				rs.keywords = append(rs.keywords, kw)
-				rs.byFirstByte[kw[0]] = append(rs.byFirstByte[kw[0]], i)
+				rs.byFirstByte[kw[0]] = append(rs.byFirstByte[kw[0]], k)
 			}
-			r.keywords = append(r.keywords, i)
+			r.keywords = append(r.keywords, k)
+			count := 1
+			if i < len(spec.MinCounts) {
+				count = spec.MinCounts[i]
+			}
+			r.minCounts = append(r.minCounts, count)
 		}
 		rs.rules = append(rs.rules, r)
 		rs.placeholders[spec.Placeholder] = true
+	}
+	for _, k := range kinds {
+		if k.Placeholder != "" {
+			rs.placeholders[k.Placeholder] = true
+		}
 	}
 	if entropy.Placeholder != "" {
 		rs.placeholders[entropy.Placeholder] = true
@@ -121,7 +163,7 @@ func newRuleSet(specs []ruleSpec, entropy entropySpec) *ruleSet {
 			rs.alphabet[b] = class.MatchString(string(rune(b)))
 		}
 		for _, h := range entropy.Harmless {
-			rs.harmless = append(rs.harmless, regexp.MustCompile(`^(?:`+h.Pattern+`)$`))
+			rs.harmless = append(rs.harmless, regexp.MustCompile(h.Pattern))
 		}
 	}
 	return rs
@@ -133,9 +175,9 @@ func (rs *ruleSet) scrub(text string) string {
 	if utf8.RuneCountInString(text) > maxScrubLength {
 		text = truncateText(text)
 	}
-	found := make([]bool, len(rs.keywords))
+	counts := make([]int, len(rs.keywords))
 	for round := 0; round < maxScrubRounds; round++ {
-		next := rs.oneRound(text, found)
+		next := rs.oneRound(text, counts)
 		if utf8.RuneCountInString(next) > maxScrubLength {
 			next = truncateText(next)
 		}
@@ -147,65 +189,112 @@ func (rs *ruleSet) scrub(text string) string {
 	return redacted
 }
 
-func (rs *ruleSet) oneRound(text string, found []bool) string {
-	rs.findKeywords(text, found)
+// oneRound applies, in file order, every rule whose hints the text passes (decided once,
+// on the round's input, as rules.py's candidate_rules does), then the entropy catch-all.
+func (rs *ruleSet) oneRound(text string, counts []int) string {
+	length := utf8.RuneCountInString(text)
+	digits := -1
+	lowered := ""
+	scanned := false
+	var candidates []int
 	for i := range rs.rules {
 		r := &rs.rules[i]
-		if len(r.keywords) > 0 {
-			hit := false
-			for _, k := range r.keywords {
-				if found[k] {
-					hit = true
-					break
-				}
+		if r.minLength > length {
+			continue
+		}
+		if r.minDigits > 0 {
+			if digits < 0 {
+				digits = countDigits(text)
 			}
-			if !hit {
+			if digits < r.minDigits {
 				continue
 			}
 		}
-		if replaced := rs.apply(r, text); replaced != text {
-			text = replaced
-			rs.findKeywords(text, found)
+		if len(r.keywords) > 0 || len(r.also) > 0 {
+			if !scanned {
+				lowered = lowerText(text)
+				rs.countKeywords(lowered, counts)
+				scanned = true
+			}
+			if len(r.keywords) > 0 && !r.keywordPresent(lowered, rs.keywords, counts) {
+				continue
+			}
+			if len(r.also) > 0 && !containsAny(lowered, r.also) {
+				continue
+			}
 		}
+		candidates = append(candidates, i)
+	}
+	for _, i := range candidates {
+		text = rs.apply(&rs.rules[i], text)
 	}
 	return rs.replaceTokens(text)
 }
 
-// findKeywords marks which keywords occur in text, ASCII case-insensitively; linear in
-// len(text) times the keywords sharing a first byte.
-func (rs *ruleSet) findKeywords(text string, found []bool) {
-	clear(found)
-	for i := 0; i < len(text); i++ {
-		for _, k := range rs.byFirstByte[lowerASCII(text[i])] {
-			if !found[k] && hasPrefixFold(text[i:], rs.keywords[k]) {
-				found[k] = true
+func (r *rule) keywordPresent(lowered string, keywords []string, counts []int) bool {
+	for j, k := range r.keywords {
+		need := r.minCounts[j]
+		if need <= 1 {
+			if counts[k] > 0 {
+				return true
+			}
+		} else if counts[k] >= need && strings.Count(lowered, keywords[k]) >= need {
+			return true // the scan counts overlapping hits; Python's str.count does not
+		}
+	}
+	return false
+}
+
+// countKeywords counts, for each keyword, its (overlapping) occurrences in lowered; linear
+// in len(lowered) times the keywords sharing a first byte.
+func (rs *ruleSet) countKeywords(lowered string, counts []int) {
+	clear(counts)
+	for i := 0; i < len(lowered); i++ {
+		for _, k := range rs.byFirstByte[lowered[i]] {
+			if strings.HasPrefix(lowered[i:], rs.keywords[k]) {
+				counts[k]++
 			}
 		}
 	}
 }
 
-func lowerASCII(b byte) byte {
-	if 'A' <= b && b <= 'Z' {
-		return b + 'a' - 'A'
-	}
-	return b
-}
-
-func hasPrefixFold(s, lowerPrefix string) bool {
-	if len(s) < len(lowerPrefix) {
-		return false
-	}
-	for i := 0; i < len(lowerPrefix); i++ {
-		if lowerASCII(s[i]) != lowerPrefix[i] {
-			return false
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-// apply replaces r's matches by the shared convention: group 1 is a prefix kept verbatim,
-// group 2 a suffix kept verbatim, the rest becomes the placeholder. A part that already is
-// a placeholder, or fails the rule's check (Luhn, IBAN), is left as it is.
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// lowerText is Python's str.lower for keyword search: ASCII lowered in place, other
+// characters by Go's Unicode mapping (keywords are ASCII, so only containment matters).
+func lowerText(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+		if 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// apply replaces r's matches as rules.py's Rule.replace does: the whole match becomes group
+// 1 (a prefix kept verbatim, if any) + the placeholder + group 2 (a suffix, if any). A part
+// that already is a placeholder, or fails the rule's check (Luhn, IBAN), is left as it is.
 func (rs *ruleSet) apply(r *rule, text string) string {
 	matches := r.re.FindAllStringSubmatchIndex(text, -1)
 	if matches == nil {
@@ -213,23 +302,31 @@ func (rs *ruleSet) apply(r *rule, text string) string {
 	}
 	var b strings.Builder
 	last := 0
+	changed := false
 	for _, m := range matches {
 		start, end := m[0], m[1]
-		if r.groups >= 1 && m[3] >= 0 {
+		prefix, suffix := "", ""
+		if r.groups >= 1 && m[2] >= 0 {
 			start = m[3]
+			prefix = text[m[2]:m[3]]
 		}
 		if r.groups >= 2 && m[4] >= 0 {
 			end = m[4]
+			suffix = text[m[4]:m[5]]
 		}
+		end = max(start, end)
 		part := text[start:end]
 		if rs.isScrubbed(part) || !passesCheck(r.check, part) {
 			continue
 		}
-		b.WriteString(text[last:start])
+		b.WriteString(text[last:m[0]])
+		b.WriteString(prefix)
 		b.WriteString(r.placeholder)
-		last = end
+		b.WriteString(suffix)
+		last = m[1]
+		changed = true
 	}
-	if last == 0 {
+	if !changed {
 		return text
 	}
 	b.WriteString(text[last:])
@@ -266,7 +363,7 @@ func passesCheck(check, s string) bool {
 	return true // an unknown check never stops a redaction (fail closed)
 }
 
-// luhn: the digits of s (other characters ignored) pass the Luhn checksum.
+// luhn: the ASCII digits of s, 13 to 19 of them, pass the Luhn checksum.
 func luhn(s string) bool {
 	sum, n := 0, 0
 	for i := len(s) - 1; i >= 0; i-- {
@@ -284,30 +381,32 @@ func luhn(s string) bool {
 		sum += d
 		n++
 	}
-	return n > 1 && sum%10 == 0
+	return n >= 13 && n <= 19 && sum%10 == 0
 }
 
-// ibanValid: ISO 13616 mod-97 check over the alphanumerics of s (spaces ignored).
+// ibanValid: s without spaces is 15 to 34 ASCII letters and digits and passes ISO 7064
+// mod 97-10 (first four characters moved to the end, A=10 .. Z=35).
 func ibanValid(s string) bool {
-	var chars []byte
+	chars := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == ' ':
 		case c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
 			chars = append(chars, c)
 		case c >= 'a' && c <= 'z':
 			chars = append(chars, c-'a'+'A')
+		default:
+			return false
 		}
 	}
-	if len(chars) < 5 {
+	if len(chars) < 15 || len(chars) > 34 {
 		return false
 	}
-	rearranged := append(append([]byte{}, chars[4:]...), chars[:4]...)
 	rem := 0
-	for _, c := range rearranged {
+	for _, c := range append(chars[4:len(chars):len(chars)], chars[:4]...) {
 		if c >= 'A' {
-			v := int(c-'A') + 10
-			rem = (rem*100 + v) % 97
+			rem = (rem*100 + int(c-'A') + 10) % 97
 		} else {
 			rem = (rem*10 + int(c-'0')) % 97
 		}
@@ -315,10 +414,9 @@ func ibanValid(s string) bool {
 	return rem == 1
 }
 
-// replaceTokens is the entropy catch-all: a run of alphabet characters at least MinLength
-// long, with MinClasses character classes (lower, upper, digit, other) and a Shannon
-// entropy of MinBitsPerChar bits per character, becomes the placeholder unless a
-// harmless shape (UUID, hex digest, version) matches the whole run.
+// replaceTokens is the entropy catch-all (rules.json entropy.description): every maximal
+// run of alphabet characters at least MinLength long that is a token, or has a
+// '/'-separated part that is one, becomes the placeholder.
 func (rs *ruleSet) replaceTokens(text string) string {
 	e := &rs.entropy
 	if e.Placeholder == "" || len(text) < e.MinLength {
@@ -335,7 +433,7 @@ func (rs *ruleSet) replaceTokens(text string) string {
 		for j < len(text) && rs.alphabet[text[j]] {
 			j++
 		}
-		if j-i >= e.MinLength && rs.tokenLike(text[i:j]) {
+		if j-i >= e.MinLength && rs.runIsToken(text[i:j]) {
 			b.WriteString(text[last:i])
 			b.WriteString(e.Placeholder)
 			last = j
@@ -349,49 +447,92 @@ func (rs *ruleSet) replaceTokens(text string) string {
 	return b.String()
 }
 
-func (rs *ruleSet) tokenLike(run string) bool {
-	var counts [256]int
-	classes := [4]bool{}
-	for i := 0; i < len(run); i++ {
-		c := run[i]
-		counts[c]++
-		switch {
-		case 'a' <= c && c <= 'z':
-			classes[0] = true
-		case 'A' <= c && c <= 'Z':
-			classes[1] = true
-		case '0' <= c && c <= '9':
-			classes[2] = true
-		default:
-			classes[3] = true
+func (rs *ruleSet) runIsToken(run string) bool {
+	if rs.looksRandom(run) {
+		return true
+	}
+	if strings.IndexByte(run, '/') >= 0 {
+		for part := range strings.SplitSeq(run, "/") {
+			if rs.looksRandom(part) {
+				return true
+			}
 		}
 	}
+	return false
+}
+
+func charClass(c byte) int {
+	switch {
+	case 'a' <= c && c <= 'z':
+		return 1
+	case 'A' <= c && c <= 'Z':
+		return 2
+	case '0' <= c && c <= '9':
+		return 3
+	}
+	return 0
+}
+
+// looksRandom: enough letters and digits, of enough classes, with enough class changes
+// between adjacent letters/digits (upper followed by lower does not count), enough Shannon
+// entropy, and no harmless shape.
+func (rs *ruleSet) looksRandom(candidate string) bool {
+	e := &rs.entropy
+	var classes [4]bool
+	alnum, transitions, previous := 0, 0, 0
+	for i := 0; i < len(candidate); i++ {
+		kind := charClass(candidate[i])
+		if kind != 0 {
+			alnum++
+			classes[kind] = true
+			if previous != 0 && kind != previous && !(previous == 2 && kind == 1) {
+				transitions++
+			}
+		}
+		previous = kind
+	}
 	n := 0
-	for _, c := range classes {
+	for _, c := range classes[1:] {
 		if c {
 			n++
 		}
 	}
-	if n < rs.entropy.MinClasses {
+	if alnum < e.MinAlnum || n < e.MinClasses {
 		return false
 	}
-	bits := 0.0
-	total := float64(len(run))
-	for _, c := range counts {
-		if c > 0 {
-			p := float64(c) / total
-			bits -= p * math.Log2(p)
-		}
+	if float64(transitions) < e.MinTransitionRatio*float64(alnum) {
+		return false
 	}
-	if bits < rs.entropy.MinBitsPerChar {
+	if shannon(candidate) < e.MinBitsPerChar {
 		return false
 	}
 	for _, h := range rs.harmless {
-		if h.MatchString(run) {
+		if h.MatchString(candidate) {
 			return false
 		}
 	}
 	return true
+}
+
+// shannon is -sum(p*log2 p) over the distinct characters of s, summed in order of first
+// appearance, as rules.py does (so both ends agree but for the last bit at the threshold).
+func shannon(s string) float64 {
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	size := float64(len(s))
+	var seen [256]bool
+	total := 0.0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !seen[c] {
+			seen[c] = true
+			p := float64(counts[c]) / size
+			total += p * math.Log2(p)
+		}
+	}
+	return -total
 }
 
 // truncateText cuts text to maxScrubLength characters; when the cut falls inside a word,

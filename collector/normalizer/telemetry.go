@@ -18,6 +18,7 @@ const (
 	dropDuplicateKey
 	dropWrongType
 	dropInvalidUTF8
+	dropInvalidNumber
 	dropUndeclaredMetric
 	dropWrongMetricType
 	dropInvalidSpan
@@ -47,7 +48,7 @@ const (
 )
 
 var dropReasonNames = [numDropReasons]string{
-	"undeclared_attribute", "duplicate_key", "wrong_type", "invalid_utf8",
+	"undeclared_attribute", "duplicate_key", "wrong_type", "invalid_utf8", "invalid_number",
 	"undeclared_metric", "wrong_metric_type", "invalid_span", "invalid_point",
 	"schema_url", "entity_refs", "scope_attribute", "span_event", "span_link",
 	"trace_state", "status_message", "exemplar", "metric_metadata",
