@@ -2,8 +2,10 @@ package normalizer
 
 import (
 	"math"
+	mathbits "math/bits"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -116,13 +118,23 @@ type rule struct {
 
 // ruleSet applies the generated rules to free text, as the SDK's scrub() does.
 type ruleSet struct {
-	rules        []rule
-	keywords     []string
-	byFirstByte  [256][]int // keyword indexes by their first (lowercase) byte
-	placeholders map[string]bool
-	entropy      entropySpec
-	alphabet     [256]bool
-	harmless     []*regexp.Regexp
+	rules    []rule
+	keywords []string
+	// Keyword indexes by their first byte (one-byte keywords) and first two bytes (longer
+	// ones), so the scan looks only at keywords that can start at each position.
+	singles     [256][]int
+	startsWord  [256]bool
+	bigramIndex [65536]uint16 // 1 + index into bigramLists, 0 for none
+	bigramLists [][]int
+	// rulesByKeyword lists, per keyword, the rules that name it; keywordless marks (as a
+	// bitset) the rules tried on every value.
+	rulesByKeyword [][]int
+	keywordless    []uint64
+	scratchPool    sync.Pool
+	placeholders   map[string]bool
+	entropy        entropySpec
+	alphabet       [256]bool
+	harmless       []*regexp.Regexp
 }
 
 func newRuleSet(specs []ruleSpec, entropy entropySpec, kinds map[string]kindSpec) *ruleSet {
@@ -139,7 +151,7 @@ func newRuleSet(specs []ruleSpec, entropy entropySpec, kinds map[string]kindSpec
 				k = len(rs.keywords)
 				index[kw] = k
 				rs.keywords = append(rs.keywords, kw)
-				rs.byFirstByte[kw[0]] = append(rs.byFirstByte[kw[0]], k)
+				rs.indexKeyword(kw, k)
 			}
 			r.keywords = append(r.keywords, k)
 			count := 1
@@ -156,6 +168,17 @@ func newRuleSet(specs []ruleSpec, entropy entropySpec, kinds map[string]kindSpec
 			rs.placeholders[k.Placeholder] = true
 		}
 	}
+	rs.rulesByKeyword = make([][]int, len(rs.keywords))
+	rs.keywordless = make([]uint64, (len(rs.rules)+63)/64)
+	for i, r := range rs.rules {
+		if len(r.keywords) == 0 {
+			rs.keywordless[i/64] |= 1 << (i % 64)
+		}
+		for _, k := range r.keywords {
+			rs.rulesByKeyword[k] = append(rs.rulesByKeyword[k], i)
+		}
+	}
+	rs.scratchPool.New = rs.newScratch
 	if entropy.Placeholder != "" {
 		rs.placeholders[entropy.Placeholder] = true
 		class := regexp.MustCompile(`^[` + entropy.Alphabet + `]$`)
@@ -175,9 +198,10 @@ func (rs *ruleSet) scrub(text string) string {
 	if utf8.RuneCountInString(text) > maxScrubLength {
 		text = truncateText(text)
 	}
-	counts := make([]int, len(rs.keywords))
+	sc := rs.scratchPool.Get().(*scrubScratch)
+	defer rs.scratchPool.Put(sc)
 	for round := 0; round < maxScrubRounds; round++ {
-		next := rs.oneRound(text, counts)
+		next := rs.oneRound(text, sc)
 		if utf8.RuneCountInString(next) > maxScrubLength {
 			next = truncateText(next)
 		}
@@ -189,41 +213,58 @@ func (rs *ruleSet) scrub(text string) string {
 	return redacted
 }
 
+// scrubScratch is one scrub call's working memory (pooled).
+type scrubScratch struct {
+	counts  []int    // per keyword: occurrences found
+	touched []int    // keywords with counts > 0
+	marks   []uint64 // per rule: a keyword of it occurs (or it has none)
+}
+
+func (rs *ruleSet) newScratch() any {
+	return &scrubScratch{counts: make([]int, len(rs.keywords)), marks: make([]uint64, (len(rs.rules)+63)/64)}
+}
+
 // oneRound applies, in file order, every rule whose hints the text passes (decided once,
 // on the round's input, as rules.py's candidate_rules does), then the entropy catch-all.
-func (rs *ruleSet) oneRound(text string, counts []int) string {
+// Only rules without keywords and rules with a keyword that occurs are looked at.
+func (rs *ruleSet) oneRound(text string, sc *scrubScratch) string {
+	lowered := lowerText(text)
+	rs.countKeywords(lowered, sc)
+	marks := sc.marks
+	copy(marks, rs.keywordless)
+	for _, k := range sc.touched {
+		for _, i := range rs.rulesByKeyword[k] {
+			marks[i/64] |= 1 << (i % 64)
+		}
+	}
 	length := utf8.RuneCountInString(text)
 	digits := -1
-	lowered := ""
-	scanned := false
-	var candidates []int
-	for i := range rs.rules {
-		r := &rs.rules[i]
-		if r.minLength > length {
-			continue
-		}
-		if r.minDigits > 0 {
-			if digits < 0 {
-				digits = countDigits(text)
-			}
-			if digits < r.minDigits {
+	var buf [32]int
+	candidates := buf[:0]
+	for word, bits := range marks {
+		for bits != 0 {
+			i := word*64 + mathbits.TrailingZeros64(bits)
+			bits &= bits - 1
+			r := &rs.rules[i]
+			if r.minLength > length {
 				continue
 			}
-		}
-		if len(r.keywords) > 0 || len(r.also) > 0 {
-			if !scanned {
-				lowered = lowerText(text)
-				rs.countKeywords(lowered, counts)
-				scanned = true
+			if r.minDigits > 0 {
+				if digits < 0 {
+					digits = countDigits(text)
+				}
+				if digits < r.minDigits {
+					continue
+				}
 			}
-			if len(r.keywords) > 0 && !r.keywordPresent(lowered, rs.keywords, counts) {
+			if len(r.keywords) > 0 && !r.keywordPresent(lowered, rs.keywords, sc.counts) {
 				continue
 			}
 			if len(r.also) > 0 && !containsAny(lowered, r.also) {
 				continue
 			}
+			candidates = append(candidates, i)
 		}
-		candidates = append(candidates, i)
 	}
 	for _, i := range candidates {
 		text = rs.apply(&rs.rules[i], text)
@@ -245,14 +286,49 @@ func (r *rule) keywordPresent(lowered string, keywords []string, counts []int) b
 	return false
 }
 
+func (rs *ruleSet) indexKeyword(kw string, k int) {
+	rs.startsWord[kw[0]] = true
+	if len(kw) == 1 {
+		rs.singles[kw[0]] = append(rs.singles[kw[0]], k)
+		return
+	}
+	bigram := uint16(kw[0])<<8 | uint16(kw[1])
+	if rs.bigramIndex[bigram] == 0 {
+		rs.bigramLists = append(rs.bigramLists, nil)
+		rs.bigramIndex[bigram] = uint16(len(rs.bigramLists))
+	}
+	list := &rs.bigramLists[rs.bigramIndex[bigram]-1]
+	*list = append(*list, k)
+}
+
 // countKeywords counts, for each keyword, its (overlapping) occurrences in lowered; linear
-// in len(lowered) times the keywords sharing a first byte.
-func (rs *ruleSet) countKeywords(lowered string, counts []int) {
-	clear(counts)
+// in len(lowered) times the keywords sharing a first two bytes.
+func (rs *ruleSet) countKeywords(lowered string, sc *scrubScratch) {
+	for _, k := range sc.touched {
+		sc.counts[k] = 0
+	}
+	sc.touched = sc.touched[:0]
+	hit := func(k int) {
+		if sc.counts[k] == 0 {
+			sc.touched = append(sc.touched, k)
+		}
+		sc.counts[k]++
+	}
 	for i := 0; i < len(lowered); i++ {
-		for _, k := range rs.byFirstByte[lowered[i]] {
-			if strings.HasPrefix(lowered[i:], rs.keywords[k]) {
-				counts[k]++
+		c := lowered[i]
+		if !rs.startsWord[c] {
+			continue
+		}
+		for _, k := range rs.singles[c] {
+			hit(k)
+		}
+		if i+1 < len(lowered) {
+			if list := rs.bigramIndex[uint16(c)<<8|uint16(lowered[i+1])]; list != 0 {
+				for _, k := range rs.bigramLists[list-1] {
+					if strings.HasPrefix(lowered[i:], rs.keywords[k]) {
+						hit(k)
+					}
+				}
 			}
 		}
 	}
