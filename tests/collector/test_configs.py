@@ -68,20 +68,42 @@ def test_shipped_allowlist_is_generated_from_the_schema() -> None:
     )
 
 
-def test_allowlist_is_yaml_with_the_two_processors() -> None:
+def test_allowlist_is_yaml_configuring_the_normalizer() -> None:
     yaml = pytest.importorskip("yaml")
     fields, metrics = _example_declarations()
     schema = Schema("deployctl", fields, metrics)
     doc = yaml.safe_load(render_collector_allowlist(schema))
-    transform = doc["processors"]["transform/allowlist"]
-    span_group = next(g for g in transform["trace_statements"] if g["context"] == "span")
-    keep = span_group["statements"][0]
-    for key in schema.span_attributes:
-        assert f'"{key}"' in keep
-    assert '"host.name"' not in keep
-    names = doc["processors"]["filter/allowlist"]["metric_conditions"][0]
-    for name in schema.metric_names:
-        assert f'"{name}"' in names
+    assert set(doc["processors"]) == {"normalizer"}
+    normalizer = doc["processors"]["normalizer"]
+    assert normalizer["app"] == "deployctl"
+    assert set(normalizer["span_attributes"]) == set(schema.span_attributes)
+    assert set(normalizer["resource_attributes"]) == set(schema.resource_attributes)
+    assert set(normalizer["metric_attributes"]) == set(schema.metric_attributes)
+    assert "host.name" not in normalizer["span_attributes"]
+    assert set(normalizer["metrics"]) == set(schema.metric_names)
+    declared = {m.name: m for m in metrics}
+    for name, spec in normalizer["metrics"].items():
+        assert spec["type"] in ("counter", "histogram")
+        if name in declared:
+            assert (spec["type"], spec["unit"], spec["description"]) == (
+                declared[name].kind,
+                declared[name].unit,
+                declared[name].description,
+            )
+    for field in [*normalizer["span_attributes"].values(), *normalizer["resource_attributes"].values()]:
+        assert field["kind"] in (
+            "enum", "identifier", "integer", "number", "bool", "version", "duration", "text"
+        )  # fmt: skip
+        assert field["type"].removesuffix("[]") in ("string", "int", "double", "bool", "any")
+
+
+def test_allowlist_escapes_dollar_for_the_config_resolver() -> None:
+    yaml = pytest.importorskip("yaml")
+    schema = Schema("x", {}, (MetricSpec("cost", "counter", "{USD}", "cost in $ (${env:HOME})"),))
+    doc = yaml.safe_load(render_collector_allowlist(schema))
+    assert doc["processors"]["normalizer"]["metrics"]["cost"]["description"] == (
+        "cost in $$ ($${env:HOME})"
+    )
 
 
 def test_allowlist_needs_no_pyyaml() -> None:
@@ -92,7 +114,7 @@ def test_allowlist_needs_no_pyyaml() -> None:
         "print(len(render_collector_allowlist(Schema('x'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) > 1000
+    assert int(out.stdout) > 500
 
 
 def _combinations() -> list[tuple[str, ...]]:
@@ -142,7 +164,24 @@ def test_config_without_allowlist_is_refused(collector_binary: Path) -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "allowlist" in result.stderr
+    assert 'processor "normalizer" which is not configured' in result.stderr
+
+
+def test_empty_normalizer_config_is_refused(collector_binary: Path, tmp_path: Path) -> None:
+    """Fail closed: a normalizer without an allowlist (no app, no metrics) does not start."""
+    empty = tmp_path / "empty-allowlist.yaml"
+    empty.write_text("processors:\n  normalizer: {}\n", encoding="utf-8")
+    result = subprocess.run(
+        [str(collector_binary), "validate", "--config", str(COLLECTOR / "config.yaml"),
+         "--config", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "app: required" in result.stderr
+    assert "at least one metric" in result.stderr
 
 
 def test_auth_overlay_without_token_is_refused(collector_binary: Path) -> None:
@@ -167,7 +206,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "memorylimiterprocessor",
         "batchprocessor",
         "transformprocessor",
-        "filterprocessor",
+        "normalizer",
         "deltatocumulativeprocessor",
         "forwardconnector",
         "spanmetricsconnector",
@@ -199,7 +238,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "memory_limiter:",
         "batch:",
         "transform/",
-        "filter/",
+        "normalizer,",
         "deltatocumulative:",
         "forward/",
         "span_metrics:",
