@@ -66,20 +66,33 @@ def deep_nesting(protocol: str, marker: str) -> bytes:
     return trace_request_bytes_with_value(request, "cli.flags", value)
 
 
-def empty_spans(protocol: str, marker: str) -> bytes:
-    """As many empty spans as fit under the limit (2 bytes each in protobuf, 3 in JSON),
-    plus one named span carrying the marker: millions of structs from 4 MiB."""
+def _with_empty_spans(protocol: str, marker: str, count: int | None) -> bytes:
+    """The base request plus ``count`` empty spans (None: as many as fit in the limit)."""
     request = base_request(marker)
     if protocol == "http/json":
         body = otlp_json(request).decode()
-        count = (REQUEST_LIMIT - len(body) - 4096) // 3
+        if count is None:
+            count = (REQUEST_LIMIT - len(body) - 4096) // 3
         return body.replace('"spans":[', '"spans":[' + "{}," * count, 1).encode()
     rs = request.resource_spans[0]
     ss = rs.scope_spans[0]
     span_bytes = ld(2, ss.spans[0].SerializeToString())
-    count = (REQUEST_LIMIT - len(span_bytes) - 4096) // 2
+    if count is None:
+        count = (REQUEST_LIMIT - len(span_bytes) - 4096) // 2
     scope_spans = ld(1, ss.scope.SerializeToString()) + span_bytes + b"\x12\x00" * count
     return ld(1, ld(1, rs.resource.SerializeToString()) + ld(2, scope_spans))
+
+
+def empty_spans(protocol: str, marker: str) -> bytes:
+    """As many empty spans as fit under the limit (2 bytes each in protobuf, 3 in JSON):
+    millions of structs from 4 MiB."""
+    return _with_empty_spans(protocol, marker, None)
+
+
+def most_spans_admitted(protocol: str, marker: str) -> bytes:
+    """Just under ingestguard's default message budget (200,000) in empty spans: the
+    largest number of structs a request can still make the receiver allocate."""
+    return _with_empty_spans(protocol, marker, 199_000)
 
 
 def many_attributes(protocol: str, marker: str) -> bytes:
@@ -98,6 +111,7 @@ REFUSED = {"deep_nesting": "too_deep", "empty_spans": "too_many_messages"}
 ATTACKS = {
     "deep_nesting": deep_nesting,
     "empty_spans": empty_spans,
+    "most_spans_admitted": most_spans_admitted,
     "many_attributes": many_attributes,
 }
 
@@ -143,4 +157,5 @@ def test_attack_stays_within_memory_and_cpu_bounds(  # type: ignore[no-untyped-d
             and f'reason="{REFUSED[attack]}"' in line
             and f'protocol="{wire}"' in line
         ]
-        assert counted and float(counted[0].rsplit(" ", 1)[1]) == 1, counted
+        assert counted, "no otelcol_ingestguard_refused_requests series for this refusal"
+        assert float(counted[0].rsplit(" ", 1)[1]) == 1, counted
