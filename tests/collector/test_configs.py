@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist
 from otel_cli_telemetry.schema import MetricSpec, Schema
-from otel_cli_telemetry.schema_collector import render_collector_allowlist
 
 pytestmark = pytest.mark.collector
 
@@ -110,7 +110,7 @@ def test_allowlist_needs_no_pyyaml() -> None:
     code = (
         "import sys; sys.modules['yaml'] = None\n"
         "from otel_cli_telemetry.schema import Schema\n"
-        "from otel_cli_telemetry.schema_collector import render_collector_allowlist\n"
+        "from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist\n"
         "print(len(render_collector_allowlist(Schema('x'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
