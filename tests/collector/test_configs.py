@@ -90,7 +90,10 @@ def test_allowlist_is_yaml_configuring_the_normalizer() -> None:
                 declared[name].unit,
                 declared[name].description,
             )
-    for field in [*normalizer["span_attributes"].values(), *normalizer["resource_attributes"].values()]:
+    for field in [
+        *normalizer["span_attributes"].values(),
+        *normalizer["resource_attributes"].values(),
+    ]:
         assert field["kind"] in (
             "enum", "identifier", "integer", "number", "bool", "version", "duration", "text"
         )  # fmt: skip
@@ -172,8 +175,14 @@ def test_empty_normalizer_config_is_refused(collector_binary: Path, tmp_path: Pa
     empty = tmp_path / "empty-allowlist.yaml"
     empty.write_text("processors:\n  normalizer: {}\n", encoding="utf-8")
     result = subprocess.run(
-        [str(collector_binary), "validate", "--config", str(COLLECTOR / "config.yaml"),
-         "--config", str(empty)],
+        [
+            str(collector_binary),
+            "validate",
+            "--config",
+            str(COLLECTOR / "config.yaml"),
+            "--config",
+            str(empty),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -224,7 +233,9 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
     versions = {
         line.split()[3]
         for line in manifest.splitlines()
-        if line.strip().startswith("- gomod:") and "provider" not in line and "/normalizer " not in line
+        if line.strip().startswith("- gomod:")
+        and "provider" not in line
+        and "/normalizer " not in line
     }
     assert len(versions) == 1, f"core and contrib versions differ: {versions}"
     text = "\n".join(
