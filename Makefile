@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test test-python lint bench collector tools compat instrument-venv clean
+.PHONY: demo test test-python lint bench collector collector-test tools compat instrument-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ demo: $(STAMP)
 
 collector:
 	bash collector/build.sh
+
+# The Go checks of our collector modules (normalizer processor, ingestguard extension): vet,
+# unit tests (incl. the SDK scrub vectors and the shipped allowlist), and a bounded fuzz run
+# of each fuzz target.
+GO ?= PATH="$$PATH:/usr/local/go/bin" go
+collector-test:
+	cd collector/normalizer && $(GO) vet ./... && $(GO) test ./... \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeTraces$$' -fuzztime=15s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeMetrics$$' -fuzztime=5s .
+	cd collector/ingestguard && $(GO) vet ./... && $(GO) test ./... \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckProto$$' -fuzztime=10s .
 
 tools:
 	bash collector/install-test-tools.sh
@@ -42,7 +53,7 @@ lint: $(STAMP)
 test-python: $(STAMP)
 	$(PY) -m pytest -q
 
-test: $(STAMP) collector tools lint compat instrument-venv
+test: $(STAMP) collector collector-test tools lint compat instrument-venv
 	$(PY) -m pytest -q
 
 bench: $(STAMP) collector

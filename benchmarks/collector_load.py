@@ -71,12 +71,13 @@ def tools() -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
-def counter(metrics_url: str, name: str) -> float:
-    """Sum of every series of one counter in the collector's own Prometheus metrics."""
+def counter(metrics_url: str, name: str, *labels: str) -> float:
+    """Sum of the series of one counter in the collector's own Prometheus metrics whose
+    labels include every ``labels`` item (``'processor="normalizer"'``)."""
     text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     total = 0.0
     for line in text.splitlines():
-        if re.match(rf"^{name}(_total)?({{|\s)", line):
+        if re.match(rf"^{name}(_total)?({{|\s)", line) and all(label in line for label in labels):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -256,6 +257,12 @@ def run(args: argparse.Namespace, load: str) -> dict[str, Any]:
             time.sleep(2)  # let the batch processor drain
             cpu = cpu_seconds(proc.pid) - cpu_start
             accepted = counter(metrics_url, "otelcol_receiver_accepted_spans") - accepted_before
+            normalized = counter(
+                metrics_url,
+                "otelcol_processor_outgoing_items",
+                'processor="normalizer"',
+                'otel_signal="traces"',
+            )
             refused = counter(metrics_url, "otelcol_receiver_refused_spans")
             if load == "sdk":
                 results_from = [queue.get(timeout=30) for _ in senders]
@@ -269,6 +276,8 @@ def run(args: argparse.Namespace, load: str) -> dict[str, Any]:
                 "collector_cores": args.collector_cores,
                 "spans_accepted": int(accepted),
                 "spans_refused": int(refused),
+                # what the normalizer passed on to span_metrics and the exporters
+                "spans_after_normalizer": int(normalized),
                 "spans_per_s": round(accepted / elapsed),
                 "collector_cpu_seconds": round(cpu, 1),
                 "collector_cpu_percent": round(100 * cpu / elapsed),

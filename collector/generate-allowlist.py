@@ -8,7 +8,7 @@
 The app's module is not imported (importing a CLI runs its ``telemetry.init``): its
 module-level ``FIELDS`` dict literal and ``METRICS`` tuple of ``MetricSpec(...)`` calls are
 read with ``ast``. The YAML comes from
-``otel_cli_telemetry.schema_collector.render_collector_allowlist``.
+``otel_cli_telemetry.admin.schema_collector.render_collector_allowlist``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
-from otel_cli_telemetry.schema_collector import render_collector_allowlist  # noqa: E402
+from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "examples" / "deploy" / "deployctl.py"
 DEFAULT_OUTPUT = HERE / "allowlist.yaml"

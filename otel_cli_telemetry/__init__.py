@@ -31,15 +31,15 @@ from .capture import exits, session  # noqa: E402
 from .capture.record import Phase, new_span_id, parse_traceparent  # noqa: E402
 
 if TYPE_CHECKING:
-    from .commands import add_telemetry_command, handle_telemetry_command
+    from .admin.commands import add_telemetry_command, handle_telemetry_command
     from .instruments import Counter, Histogram
 
 #: Public names loaded on first use: most runs never need them (``__getattr__`` below).
 _LAZY = {
     "Counter": "instruments",
     "Histogram": "instruments",
-    "add_telemetry_command": "commands",
-    "handle_telemetry_command": "commands",
+    "add_telemetry_command": "admin.commands",
+    "handle_telemetry_command": "admin.commands",
 }
 
 
@@ -174,11 +174,12 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
 
         settings = interact(settings)
     session.settings = settings
+    session.inject_root_command = _inject_telemetry_group
     if settings.send:
         from .gate.state import save_declaration as save_schema
 
         with internal_errors("save schema"):
-            save_schema(settings)
+            save_schema(settings.paths, settings.declaration())
     if not settings.capture:
         # Off for this run: nothing to record, so no exit hooks and no capture patches. click
         # and typer are patched only when the `telemetry` subcommand may be used on this run
@@ -189,13 +190,21 @@ def _start(options: Any, frameworks: tuple[str, ...]) -> None:
 
             registry.instrument([f for f in frameworks if f in ("click", "typer")])
         return
+    from . import pipeline
     from .capture import process
     from .capture.integrations import registry
 
-    session.prepare_exit_path()
+    pipeline.connect(settings)
     process.install()
     registry.instrument(frameworks)
     session.open_process_record()
+
+
+def _inject_telemetry_group(command: Any) -> None:
+    """Give a click/typer root group the ``telemetry`` subcommand (built by the admin side)."""
+    from .admin.injected import inject_telemetry_group
+
+    inject_telemetry_group(command)
 
 
 def _telemetry_command_wanted(argv: Sequence[str]) -> bool:

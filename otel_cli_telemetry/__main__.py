@@ -1,5 +1,5 @@
 """``python -m otel_cli_telemetry``: the admin command."""
 
-from .cli import main
+from .admin.cli import main
 
 raise SystemExit(main())

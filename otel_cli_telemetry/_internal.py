@@ -8,7 +8,7 @@ error fails the test that caused it.
 ``logging`` is never imported by us: if the host has not imported it, no handler can be
 configured for our logger and a debug message would go nowhere anyway. (Importing it would
 cost ~3 ms, and any import after an unhandled Ctrl-C changes the exit status; see
-``capture.session.prepare_exit_path``.)
+``pipeline.connect``.)
 """
 
 from __future__ import annotations

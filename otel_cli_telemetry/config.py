@@ -216,6 +216,21 @@ class Settings:
         """The app's name."""
         return self.options.app
 
+    def declaration(self) -> dict[str, Any]:
+        """The app's declared fields and consent options, as saved for the admin command
+        (``gate.state.save_declaration``) and compared to detect a change."""
+        options = self.options
+        return {
+            "version": self.schema.version,
+            "fields": dict(self.schema.fields),
+            "consent": options.consent,
+            "opt_out_env": list(options.opt_out_env),
+            "ask_share": options.ask_share,
+            "endpoint": options.endpoint,
+            "policy_url": options.policy_url,
+            "app_version": options.version,
+        }
+
     @property
     def capture(self) -> bool:
         """Whether records are built at all: to send, print or log."""

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: Version of the record format shared by capture (which writes it) and delivery (which
+#: reads it from the spool); the drainer refuses (and counts) other versions.
+RECORD_VERSION = 1
+
 #: Bumped when the built-in fields below change; part of every schema version.
 BUILTIN_SCHEMA_REVISION = "1"
 

@@ -68,8 +68,10 @@ def capture_telemetry() -> Iterator[CapturedTelemetry]:
             decided_by="otel_cli_telemetry.testing",
         )
         # init() may have run while telemetry was off (no capture patches then): add them.
+        from . import pipeline
         from .capture.integrations import registry
 
+        pipeline.connect(session.settings)
         registry.instrument(tuple(registry.INTEGRATIONS))
         session.open_process_record()
     try:

@@ -127,11 +127,11 @@ def test_schema_json(cli_env: dict[str, str]) -> None:
 
 def test_schema_collector_allowlist(cli_env: dict[str, str]) -> None:
     try:
-        from otel_cli_telemetry.schema_collector import render_collector_allowlist  # noqa: F401
+        from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist  # noqa: F401
     except ImportError:
         pytest.skip("schema_collector.render_collector_allowlist is not there yet")
     text = _deployctl(cli_env, "telemetry", "schema", "--format", "collector")
-    assert "transform/allowlist" in text
+    assert "  normalizer:" in text
     for key in DEPLOYCTL_FIELDS:
         assert key in text
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from otel_cli_telemetry.capture.record import RECORD_VERSION
 from otel_cli_telemetry.delivery import convert
 from otel_cli_telemetry.handoff import spool
 from otel_cli_telemetry.paths import Paths
+from otel_cli_telemetry.schema import RECORD_VERSION
 
 
 def record_line(n: int = 0, dropped: int = 0, pad: int = 0) -> bytes:

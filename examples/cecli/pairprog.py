@@ -100,7 +100,7 @@ def start_analytics(argv: list[str]) -> None:
     """Turn the analytics switches into one ``telemetry.init()`` call."""
     early = analytics_options(argv)
     if early.analytics_disable:
-        from otel_cli_telemetry import control
+        from otel_cli_telemetry.admin import control
 
         control.disable(control.settings_for(APP))
         print("Analytics have been permanently disabled.", file=sys.stderr)

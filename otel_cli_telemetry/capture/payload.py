@@ -8,8 +8,9 @@ from typing import Any
 
 from .._version import __version__
 from ..config import Settings
+from ..schema import RECORD_VERSION
 from . import environment
-from .record import RECORD_VERSION, CommandRecord
+from .record import CommandRecord
 
 _resource_cache: dict[str, Any] | None = None
 

@@ -7,7 +7,8 @@
 - SIGTERM: only when the host left the default action in place, a handler ends the open
   record as ``terminated`` and then re-raises SIGTERM with the default action, so the
   process still dies by the signal (exit status 143) exactly as it would have.
-- ``atexit`` ends the process record, and reaps drainers this process started.
+- ``atexit`` ends the process record, then runs the later stages' exit work
+  (``session.on_exit``: reaping drainers this process started).
 
 Every hook restores only what is still ours on :func:`uninstall`.
 """
@@ -119,10 +120,9 @@ def _at_exit() -> None:
         else:
             code, error_type = (_requested_exit or 0), None
         session.finish_process_record(code, error_type)
-    with internal_errors("reap"):
-        from ..handoff import spawn
-
-        spawn.reap_children()
+    if session.on_exit is not None:
+        with internal_errors("exit work of the later stages"):
+            session.on_exit()
 
 
 def install() -> None:

@@ -2,7 +2,7 @@
 
 The record is plain data: W3C ids, times in ns since the epoch, the command path, option
 names, declared attributes, phases (child spans) and metric points. It becomes a dict in
-the versioned spool format (:data:`RECORD_VERSION`) only at the end, where the privacy
+the versioned spool format (``schema.RECORD_VERSION``) only at the end, where the privacy
 layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK objects later.
 """
 
@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
-
-#: Version of the spool/record format; the drainer refuses (and counts) other versions.
-RECORD_VERSION = 1
 
 _HEX = frozenset("0123456789abcdef")
 

@@ -5,6 +5,10 @@ records metrics before a command begins. A framework boundary (click/typer ``mai
 generic :func:`otel_cli_telemetry.command`) opens a command record that adopts what the
 process record collected; each such record ends with its boundary. A process record still
 open at interpreter exit ends there (see :mod:`.process`).
+
+Capture ends at a finished record: what happens to it next is the business of the stages
+below (:mod:`otel_cli_telemetry.pipeline` connects them through :data:`on_finish` and
+:data:`on_exit`), so nothing here imports privacy, hand-off or delivery.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ active: CommandRecord | None = None
 #: Records this process emitted, by kind; the process record is emitted only if no
 #: framework record was.
 emitted_framework_records = 0
+#: Takes each finished record down the data path: ``(record, settings, exit_code,
+#: error_type, end_ns, started_ns)``. Set by ``pipeline.connect()`` before capture starts.
+on_finish: Callable[[CommandRecord, Settings, int, str | None, int, int], None] | None = None
+#: Work the later stages do when the interpreter exits (reaping drainers this process started).
+on_exit: Callable[[], None] | None = None
+#: Offered the root command of a click/typer app whose command line may name the injected
+#: ``telemetry`` subcommand; set by ``init()`` (the admin side builds the subcommand).
+inject_root_command: Callable[[Any], None] | None = None
 
 
 def capturing() -> bool:
@@ -101,9 +113,10 @@ def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> Non
     if record.usage_error and exit_code != 0:
         error_type = exits.USAGE_ERROR
 
-    from ..handoff import hand_off  # keeps import of this module cheap before the first end
-
-    hand_off(record, settings, exit_code, error_type, end_ns, started)
+    if on_finish is None:
+        debug("record ended before pipeline.connect(): not handed off")
+        return
+    on_finish(record, settings, exit_code, error_type, end_ns, started)
 
 
 def finish_process_record(exit_code: int, error_type: str | None) -> None:
@@ -118,28 +131,6 @@ def finish_process_record(exit_code: int, error_type: str | None) -> None:
     finish(record, exit_code, error_type)
 
 
-def prepare_exit_path() -> None:
-    """Import now everything that ending a record needs.
-
-    CPython forgets that a KeyboardInterrupt went unhandled (and exits 1 instead of dying
-    by SIGINT, status 130) if any module is imported after it, even from an ``atexit``
-    handler. The process record of an argparse CLI ends in ``atexit``, so nothing may be
-    imported there. Ending a record needs these modules anyway: importing them at init
-    moves the cost, it does not add to it.
-    """
-    from .. import handoff  # noqa: F401
-    from ..privacy.scrub import default_scrubber
-    from . import payload
-
-    default_scrubber()
-    payload.machine_resource()
-    if settings is not None and settings.endpoint is not None:  # local-only never spawns
-        from ..handoff import spawn  # noqa: F401
-
-        if sys.platform != "win32":
-            import fcntl  # noqa: F401
-
-
 def add_overhead(ns: int) -> None:
     """Charge ``ns`` of SDK time to the open record (``cli.telemetry.overhead_ms``)."""
     if active is not None:
@@ -148,8 +139,9 @@ def add_overhead(ns: int) -> None:
 
 def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
-    global settings, active, emitted_framework_records, settings_source
+    global settings, active, emitted_framework_records, settings_source, on_finish, on_exit
     settings = None
+    on_finish = on_exit = None
     settings_source = "init"
     active = None
     emitted_framework_records = 0

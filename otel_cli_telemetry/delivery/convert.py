@@ -29,8 +29,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .._version import __version__
-from ..capture.record import RECORD_VERSION
-from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC
+from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC, RECORD_VERSION
 
 SCOPE = InstrumentationScope("otel_cli_telemetry", __version__)
 

@@ -93,6 +93,6 @@ def _remember_options(settings: Settings) -> None:
     from .state import save_declaration as save_schema
 
     try:
-        save_schema(settings)
+        save_schema(settings.paths, settings.declaration())
     except OSError:
         pass

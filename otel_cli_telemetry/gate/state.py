@@ -7,13 +7,10 @@ Reading creates nothing. A missing, unreadable or corrupt state file reads as "n
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._files import ensure_dir, read_json, write_json
 from ..paths import Paths
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -156,21 +153,10 @@ def installation_id(paths: Paths) -> str:
             pass
 
 
-def save_declaration(settings: Settings) -> None:
-    """Remember the app's declared fields and consent options, for the admin command.
+def save_declaration(paths: Paths, declaration: dict[str, Any]) -> None:
+    """Remember the app's declaration (``Settings.declaration()``) for the admin command.
 
-    Written only when they changed: one small read per run otherwise.
+    Written only when it changed: one small read per run otherwise.
     """
-    options = settings.options
-    data = {
-        "version": settings.schema.version,
-        "fields": dict(settings.schema.fields),
-        "consent": options.consent,
-        "opt_out_env": list(options.opt_out_env),
-        "ask_share": options.ask_share,
-        "endpoint": options.endpoint,
-        "policy_url": options.policy_url,
-        "app_version": options.version,
-    }
-    if read_json(settings.paths.schema_file) != data:
-        write_json(settings.paths.schema_file, data)
+    if read_json(paths.schema_file) != declaration:
+        write_json(paths.schema_file, declaration)

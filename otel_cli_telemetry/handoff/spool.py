@@ -1,7 +1,7 @@
 """The spool: one file per record awaiting delivery, written atomically.
 
 Format: each file holds one record as compact JSON whose ``"v"`` field is the record format
-version (``capture.record.RECORD_VERSION``); a drainer drops (and counts) a file of any other
+version (``schema.RECORD_VERSION``); a drainer drops (and counts) a file of any other
 version, or one that does not parse. File names sort by capture time
 (``<ns>-<pid>-<random>.json``), so delivery keeps order. After the traces of a record were
 accepted, the drainer renames it to ``*.t.json`` so a retry sends only its metrics. Writes

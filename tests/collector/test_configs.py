@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist
 from otel_cli_telemetry.schema import MetricSpec, Schema
-from otel_cli_telemetry.schema_collector import render_collector_allowlist
 
 pytestmark = pytest.mark.collector
 
@@ -90,7 +90,10 @@ def test_allowlist_is_yaml_configuring_the_normalizer() -> None:
                 declared[name].unit,
                 declared[name].description,
             )
-    for field in [*normalizer["span_attributes"].values(), *normalizer["resource_attributes"].values()]:
+    for field in [
+        *normalizer["span_attributes"].values(),
+        *normalizer["resource_attributes"].values(),
+    ]:
         assert field["kind"] in (
             "enum", "identifier", "integer", "number", "bool", "version", "duration", "text"
         )  # fmt: skip
@@ -110,7 +113,7 @@ def test_allowlist_needs_no_pyyaml() -> None:
     code = (
         "import sys; sys.modules['yaml'] = None\n"
         "from otel_cli_telemetry.schema import Schema\n"
-        "from otel_cli_telemetry.schema_collector import render_collector_allowlist\n"
+        "from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist\n"
         "print(len(render_collector_allowlist(Schema('x'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -172,8 +175,14 @@ def test_empty_normalizer_config_is_refused(collector_binary: Path, tmp_path: Pa
     empty = tmp_path / "empty-allowlist.yaml"
     empty.write_text("processors:\n  normalizer: {}\n", encoding="utf-8")
     result = subprocess.run(
-        [str(collector_binary), "validate", "--config", str(COLLECTOR / "config.yaml"),
-         "--config", str(empty)],
+        [
+            str(collector_binary),
+            "validate",
+            "--config",
+            str(COLLECTOR / "config.yaml"),
+            "--config",
+            str(empty),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

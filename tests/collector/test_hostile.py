@@ -225,9 +225,7 @@ def _failed(allowlist: dict, section: str, key: str) -> str:  # type: ignore[typ
 
 def _normalizer_counters(collector, name: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """reason -> value of one normalizer counter, from the collector's telemetry endpoint."""
-    text = requests.get(
-        f"http://127.0.0.1:{collector.ports['telemetry']}/metrics", timeout=10
-    ).text
+    text = requests.get(f"http://127.0.0.1:{collector.ports['telemetry']}/metrics", timeout=10).text
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(name + "{"):
@@ -289,7 +287,12 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
         # A command path component that is not a name ("--token", a token) fails the names
         # grammar: the command span keeps the app, the path becomes <redacted>. The span
         # with links arrives without its links.
-        assert set(by_name) == {"deployctl <redacted>", "build", "deployctl status", "deployctl linked"}
+        assert set(by_name) == {
+            "deployctl <redacted>",
+            "build",
+            "deployctl status",
+            "deployctl linked",
+        }
         command = by_name["deployctl <redacted>"]
         assert command["resource"] == {
             "service.name": "deployctl",
@@ -355,7 +358,8 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
                    "wrong_metric_type"):  # fmt: skip
         assert dropped.get(reason, 0) >= 2, (reason, dropped)
     replaced = _normalizer_counters(collector, "otelcol_processor_normalizer_replaced")
-    assert replaced.get("invalid_value", 0) >= 2 and replaced.get("invalid_span_name", 0) >= 2
+    assert replaced.get("invalid_value", 0) >= 2
+    assert replaced.get("invalid_span_name", 0) >= 2
     assert collector.alive()
     assert collector.healthy()
     assert not collector.error_lines(), "the collector logged an error"

@@ -134,8 +134,12 @@ def _may_name_telemetry(instance: Any, args: Any, kwargs: Any) -> bool:
     return any(str(arg) in ("telemetry", "help", "--help", "-h") for arg in argv)
 
 
-def make_main_wrapper(kind: str, inject: Callable[[Any], None] | None = None) -> Wrapper:
-    """A wrapper for ``main`` (or typer's ``_main(self, ...)``) that owns one record."""
+def make_main_wrapper(kind: str) -> Wrapper:
+    """A wrapper for ``main`` (or typer's ``_main(self, ...)``) that owns one record.
+
+    It also offers the root command to ``session.inject_root_command`` (the admin side's
+    ``telemetry`` subcommand) when the command line may name it.
+    """
 
     def wrap_main(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         record = None
@@ -143,6 +147,7 @@ def make_main_wrapper(kind: str, inject: Callable[[Any], None] | None = None) ->
             started = time.perf_counter_ns()
             record = session.begin(kind)
             command = instance if instance is not None else (args[0] if args else None)
+            inject = session.inject_root_command
             if (
                 inject is not None
                 and command is not None

@@ -18,7 +18,6 @@ from typing import Any
 
 from . import Integration, defining_class
 from ._clickcore import make_main_wrapper, wrap_invoke, wrap_make_context
-from ._telemetry_command import inject_telemetry_group
 
 
 class ClickIntegration(Integration):
@@ -33,7 +32,7 @@ class ClickIntegration(Integration):
         self.wrap(
             defining_class(command, "main"),
             "main",
-            make_main_wrapper("click", inject_telemetry_group),
+            make_main_wrapper("click"),
         )
         self.wrap(defining_class(command, "make_context"), "make_context", wrap_make_context)
         self.wrap(defining_class(command, "invoke"), "invoke", wrap_invoke)

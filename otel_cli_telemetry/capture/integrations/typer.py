@@ -13,7 +13,6 @@ from typing import Any
 
 from . import Integration, defining_class
 from ._clickcore import make_main_wrapper, wrap_invoke, wrap_make_context
-from ._telemetry_command import inject_telemetry_group
 
 
 class TyperIntegration(Integration):
@@ -24,7 +23,7 @@ class TyperIntegration(Integration):
     def patch(self, module: Any) -> None:
         """Wrap typer's main and its vendored click's make_context and invoke."""
         core = importlib.import_module("typer.core")
-        main_wrapper = make_main_wrapper("typer", inject_telemetry_group)
+        main_wrapper = make_main_wrapper("typer")
         if hasattr(core, "_main"):
             self.wrap(core, "_main", main_wrapper)
         else:

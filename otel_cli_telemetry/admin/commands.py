@@ -15,7 +15,7 @@
         return code  # it printed what the user asked for
 
 ``mytool telemetry [status|enable|disable|schema [--format F]]`` then does what the admin
-command and the injected click/typer subcommand do (:mod:`otel_cli_telemetry.control`).
+command and the injected click/typer subcommand do (:mod:`otel_cli_telemetry.admin.control`).
 Running it is not recorded as a use of the app. Importing this module is cheap (the package
 imports it): argparse and the control code are loaded only when used.
 """
@@ -94,7 +94,7 @@ def handle_telemetry_command(args: Any) -> int | None:
 
 def run_telemetry_command(action: str, fmt: str = "text") -> int:
     """Do ``action`` for the app ``init()`` was called for; print; return the exit code."""
-    from .capture import session
+    from ..capture import session
     from .control import run_action
 
     forget_this_run()
@@ -111,7 +111,7 @@ def run_telemetry_command(action: str, fmt: str = "text") -> int:
 
 def forget_this_run() -> None:
     """Do not record the current command: managing telemetry is not a use of the app."""
-    from .capture import session
+    from ..capture import session
 
     record = session.active
     if record is not None:

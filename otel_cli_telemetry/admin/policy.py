@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .config import DEFAULT_CI_BUDGET_S, Settings, env_prefix
-from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
+from ..config import DEFAULT_CI_BUDGET_S, Settings, env_prefix
+from ..schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
 
 NEVER_COLLECTED = (
     "Values of options and positional arguments: only the *names* of the options used "

@@ -13,8 +13,8 @@ import argparse
 import sys
 import time
 
+from ..config import Settings
 from . import control
-from .config import Settings
 
 
 def _progress(done: int, total: int) -> None:
@@ -31,8 +31,8 @@ def flush(settings: Settings, timeout_s: float) -> tuple[str, int]:
     A detached drainer may be at work: ``flush`` waits for it (within ``timeout_s``) and then
     delivers what is left itself. The progress bar goes to stderr, and only to a terminal.
     """
-    from .delivery.drainer import drain
-    from .handoff import spool
+    from ..delivery.drainer import drain
+    from ..handoff import spool
 
     if settings.endpoint is None:
         return (
@@ -107,10 +107,10 @@ def doctor(settings: Settings) -> tuple[str, int]:
     """
     import os
 
-    from .delivery.breaker import DeliveryState
-    from .delivery.lock import held_by_someone
-    from .delivery.transport import OK, make_transport, request_timeout
-    from .handoff import spool
+    from ..delivery.breaker import DeliveryState
+    from ..delivery.lock import held_by_someone
+    from ..delivery.transport import OK, make_transport, request_timeout
+    from ..handoff import spool
 
     lines = [control.status(settings), ""]
     breaker = DeliveryState.load(settings.paths)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action in control.ACTIONS:
         text, code = control.run_action(settings, args.action, getattr(args, "format", "text"))
     elif args.action == "report":
-        from .handoff import local_log
+        from ..handoff import local_log
         from .report import render
 
         text = render(args.app, local_log.read(settings.paths))

@@ -1,7 +1,7 @@
 """The ``telemetry`` subcommand added to a click or typer app's root group.
 
 ``deployctl telemetry [status|enable|disable|schema [--format F]]`` does what the admin
-command does for that app (:func:`otel_cli_telemetry.control.run_action`). Its own run is
+command does for that app (:func:`otel_cli_telemetry.admin.control.run_action`). Its own run is
 not recorded. It is built from the classes of the app's own framework: click's ``Group``
 and ``Command`` (the ``click`` package, or typer < 0.26 on it), or typer's ``TyperGroup``
 and ``TyperCommand`` (typer >= 0.26 vendors a click without ``Group``). The actions parse
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import session
+from ..capture import session
 
 NAME = "telemetry"
 _HELP = {
@@ -66,7 +66,7 @@ def parse_format(args: list[str]) -> str | None:
 
 
 def _build(group_class: type, command_class: type) -> Any:
-    from ...commands import run_telemetry_command
+    from .commands import run_telemetry_command
 
     class Action(command_class):  # type: ignore[misc]
         """One action; parses its own ``--format`` so it needs no option class."""
@@ -84,7 +84,7 @@ def _build(group_class: type, command_class: type) -> Any:
         """``telemetry`` alone shows the status; no run of it is recorded (``--help`` too)."""
 
         def parse_args(self, ctx: Any, args: list[str]) -> Any:
-            from ...commands import forget_this_run
+            from .commands import forget_this_run
 
             forget_this_run()
             return super().parse_args(ctx, args)
@@ -105,7 +105,7 @@ def _build(group_class: type, command_class: type) -> Any:
 
 def _status_without_action() -> None:
     """Callback of the group: with no action given, print the status."""
-    from ...commands import run_telemetry_command
+    from .commands import run_telemetry_command
 
     context = _current_context()
     if context is not None and context.invoked_subcommand is None:

@@ -2,7 +2,7 @@
 
 Shared by the admin command (``otel-cli-telemetry --app NAME ...``), the ``telemetry``
 subcommand injected into click and typer apps, and the argparse helper
-(:mod:`otel_cli_telemetry.commands`), so all three say and do exactly the same thing.
+(:mod:`otel_cli_telemetry.admin.commands`), so all three say and do exactly the same thing.
 :func:`run_action` returns the text to print and an exit code; nothing here raises for a
 broken state dir.
 
@@ -18,12 +18,12 @@ import os
 import time
 from typing import Any
 
-from ._files import read_json
-from .config import InitOptions, Settings, env_prefix, resolve
-from .gate.state import DENIED, GRANTED, State, read_installation_id, update_state
-from .handoff import spool
-from .paths import Paths
-from .schema import Schema
+from .._files import read_json
+from ..config import InitOptions, Settings, env_prefix, resolve
+from ..gate.state import DENIED, GRANTED, State, read_installation_id, update_state
+from ..handoff import spool
+from ..paths import Paths
+from ..schema import Schema
 
 ACTIONS = ("status", "enable", "disable", "schema")
 FORMATS = ("text", "json", "collector", "policy")
@@ -62,7 +62,7 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
     Inside the app (the injected command), the app's own settings for this run.
     """
-    from .capture import session
+    from ..capture import session
 
     current = session.settings
     if current is not None and current.app == app and (state_dir in (None, current.paths.root)):
@@ -86,9 +86,9 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
 
 def save_schema(settings: Settings) -> None:
     """Remember the app's declared fields and consent options, for the admin command."""
-    from .gate.state import save_declaration
+    from ..gate.state import save_declaration
 
-    save_declaration(settings)
+    save_declaration(settings.paths, settings.declaration())
 
 
 def _effective(settings: Settings) -> str:
@@ -117,7 +117,7 @@ def status(settings: Settings) -> str:
         f"  spool:      {spool.count(settings.paths)} record(s) waiting, "
         f"{spool.pending_drops(settings.paths)} dropped not yet reported",
     ]
-    from .delivery.breaker import DeliveryState
+    from ..delivery.breaker import DeliveryState
 
     breaker = DeliveryState.load(settings.paths)
     if breaker.is_open(endpoint=settings.endpoint):
@@ -171,7 +171,7 @@ def disable(settings: Settings) -> str:
 
 def current_schema(settings: Settings) -> Schema:
     """The schema with the metrics this process created (none in the admin command)."""
-    from .instruments import registered
+    from ..instruments import registered
 
     schema = settings.schema
     return Schema(schema.app, schema.fields, schema.metrics or registered())
