@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write schema_generated.go: which OTLP fields hold embedded messages, from the proto descriptors.
 
-    python collector/ingestguard/generate_schema.py     # needs the opentelemetry-proto package
+    python collector/ingestguard/generate_schema.py          # needs opentelemetry-proto
+    python collector/ingestguard/generate_schema.py --check  # exit 1 if the file is stale
 
 The guard's wire walk descends only into the fields named here (every other field is skipped
 by its wire type), so the table is generated from the published OTLP descriptors
@@ -35,6 +36,7 @@ def go_name(full_name: str) -> str:
 
 
 def main() -> int:
+    check = "--check" in sys.argv[1:]
     order: list[Descriptor] = []
     seen: set[str] = set()
 
@@ -82,9 +84,16 @@ def main() -> int:
         ]
         lines.append(f"\t{go_name(desc.full_name)}: {{{', '.join(children)}}},")
     lines += ["}", ""]
-    OUT.write_text("\n".join(lines))
     gofmt = shutil.which("gofmt") or "/usr/local/go/bin/gofmt"
-    subprocess.run([gofmt, "-w", str(OUT)], check=False)
+    formatted = subprocess.run(
+        [gofmt], input="\n".join(lines), capture_output=True, text=True, check=True
+    ).stdout
+    if check:
+        if OUT.read_text() != formatted:
+            print(f"{OUT} is stale: run {Path(__file__).name}", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(formatted)
     print(OUT)
     return 0
 
