@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import time
@@ -357,25 +358,28 @@ def send(
     body: bytes,
     *,
     timeout: float = 30,
+    compress: bool = False,
 ) -> Sent:
-    """POST/Export already-encoded bytes (protobuf, or JSON for http/json) as a raw client."""
+    """POST/Export already-encoded bytes (protobuf, or JSON for http/json) as a raw client;
+    ``compress``: gzip (HTTP Content-Encoding, gRPC message compression)."""
     if protocol == "grpc":
         with grpc.insecure_channel(
             grpc_target, options=[("grpc.max_send_message_length", 64 << 20)]
         ) as channel:
             export = channel.unary_unary(_GRPC_METHODS[signal])
+            compression = grpc.Compression.Gzip if compress else grpc.Compression.NoCompression
             try:
-                export(body, timeout=timeout)
+                export(body, timeout=timeout, compression=compression)
             except grpc.RpcError as err:
                 return Sent(False, err.code().name)
             return Sent(True, "OK")
-    content_type = "application/json" if protocol == "http/json" else "application/x-protobuf"
-    response = requests.post(
-        f"{http_url}/v1/{signal}",
-        data=body,
-        headers={"Content-Type": content_type},
-        timeout=timeout,
-    )
+    headers = {
+        "Content-Type": "application/json" if protocol == "http/json" else "application/x-protobuf"
+    }
+    if compress:
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    response = requests.post(f"{http_url}/v1/{signal}", data=body, headers=headers, timeout=timeout)
     return Sent(response.status_code == 200, str(response.status_code))
 
 

@@ -106,10 +106,17 @@ def many_attributes(protocol: str, marker: str) -> bytes:
 
 
 #: Attacks refused before decoding, with the reason the ingestguard counter gives.
-REFUSED = {"deep_nesting": "too_deep", "empty_spans": "too_many_messages"}
+REFUSED = {
+    "deep_nesting": "too_deep",
+    "deep_nesting_gzip": "too_deep",
+    "empty_spans": "too_many_messages",
+}
+#: Attacks sent gzip-compressed (a few KiB on the wire): the checks run after decompression.
+COMPRESSED = {"deep_nesting_gzip"}
 
 ATTACKS = {
     "deep_nesting": deep_nesting,
+    "deep_nesting_gzip": deep_nesting,
     "empty_spans": empty_spans,
     "most_spans_admitted": most_spans_admitted,
     "many_attributes": many_attributes,
@@ -127,7 +134,15 @@ def test_attack_stays_within_memory_and_cpu_bounds(  # type: ignore[no-untyped-d
     assert len(body) <= REQUEST_LIMIT, len(body)
     idle_rss = collector.peak_rss_kib()
     cpu_before = collector.cpu_seconds()
-    answer = send(protocol, collector.http_url, collector.grpc_target, "traces", body, timeout=180)
+    answer = send(
+        protocol,
+        collector.http_url,
+        collector.grpc_target,
+        "traces",
+        body,
+        timeout=180,
+        compress=attack in COMPRESSED,
+    )
     del body
     assert collector.alive(), f"the collector died:\n{collector.log()}"
     flush_through(collector, protocol)
