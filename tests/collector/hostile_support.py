@@ -51,6 +51,19 @@ def plain_marker() -> str:
     return f"zqplant{next(_counter):04d}{secrets.token_hex(4)}"
 
 
+def invalid_utf8() -> tuple[str, bytes, str]:
+    """(ASCII placeholder to build the request with, the raw bytes of the same length that
+    replace it once encoded, the visible unique part that must never leave).
+
+    The raw bytes open with bytes no UTF-8 text holds (0xff, 0xfe, a truncated 2-byte
+    sequence) and end in stray continuation bytes.
+    """
+    placeholder = f"UTF8PLACEHOLDER{plain_marker()}"
+    visible = f"badutf{plain_marker()}"
+    raw = (b"\xff\xfe\xc3(" + visible.encode()).ljust(len(placeholder), b"\x80")
+    return placeholder, raw, visible
+
+
 def encodings_of(value: bytes) -> tuple[str, ...]:
     """How bytes can appear in OTLP/JSON output: base64 (bytes values) or hex (ids)."""
     return (base64.b64encode(value).decode(), value.hex(), value.hex().upper())

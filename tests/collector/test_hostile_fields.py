@@ -22,6 +22,7 @@ from hostile_support import (
     encodings_of,
     flush_through,
     foreign_members,
+    invalid_utf8,
     leaks,
     plain_marker,
     secret_marker,
@@ -271,10 +272,7 @@ def case_invalid_utf8() -> Case:
     raw: dict[str, bytes] = {}
 
     def planted(where: str) -> str:
-        placeholder = f"UTF8PLACEHOLDER{plain_marker()}"
-        visible = f"badutf{plain_marker()}"
-        raw[placeholder] = (b"\xff\xfe\xc3(" + visible.encode()).ljust(len(placeholder), b"\x80")
-        forbidden[where] = visible
+        placeholder, raw[placeholder], forbidden[where] = invalid_utf8()
         return placeholder
 
     hostile = hostile_span(

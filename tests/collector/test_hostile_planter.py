@@ -9,8 +9,9 @@ metadata, schema_url, trace_state...). Every KeyValue list gets an undeclared ke
 itself a marker), a declared key with a secret value, and values of every AnyValue shape
 (string, bytes, arrays, maps, nested), each with its own marker.
 
-A marker is a secret (``secret=AKIA...``, refused or scrubbed by every field kind) or, in
-fields the schema does not let through, a harmless unique word. The test passes when no
+A marker is a secret (``secret=AKIA...``, refused or scrubbed by every field kind), a string
+made invalid UTF-8 on the wire (every string field, key and value), or, in fields the
+schema does not let through, a harmless unique word. The test passes when no
 marker of either kind is in the output, except harmless words in the few fields the
 schema carries as text (span name, scope name and version). Each request also carries a
 clean command span and the pipeline is flushed with a sentinel before reading.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from google.protobuf.message import Message
 from hostile_support import (
     flush_through,
     foreign_members,
+    invalid_utf8,
     plain_marker,
     secret_marker,
     sentinel_resource,
@@ -60,6 +62,7 @@ from otlp_builders import (
     send,
     span,
     trace_request,
+    with_raw_bytes,
 )
 
 pytestmark = pytest.mark.collector
@@ -130,6 +133,8 @@ class Plant:
     path: str
     apply: Callable[[Message], None]
     forbidden: tuple[str, ...]
+    #: placeholder -> raw bytes (invalid UTF-8) swapped in after encoding
+    raw: dict[str, bytes] = field(default_factory=dict)
 
 
 def _step(message: Message, name: str, next_name: str | None) -> Message:
@@ -206,6 +211,16 @@ def _keyvalue_plants(owner: Descriptor, path: list[str], field: str) -> Iterator
             (key, *forbidden),
         )
     declared = DECLARED_STRING_KEY.get(owner.full_name, "cli.command")
+    for shape, make in (
+        ("invalid UTF-8 key", lambda text: KeyValue(key=text, value=any_value("v"))),
+        ("invalid UTF-8 value", lambda text: KeyValue(key=declared, value=any_value(text))),
+        (
+            "invalid UTF-8 in an array",
+            lambda text: KeyValue(key=declared, value=any_value(["--force", text])),
+        ),
+    ):
+        placeholder, raw, visible = invalid_utf8()
+        yield Plant(f"{here}[{shape}]", appender(make(placeholder)), (visible,), {placeholder: raw})
     for shape, value, forbidden in _value_plants(here):
         yield Plant(
             f"{here}[{declared}: {shape}]", appender(KeyValue(key=declared, value=value)), forbidden
@@ -234,6 +249,13 @@ def plants(desc: Descriptor, path: list[str], seen: tuple[str, ...] = ()) -> Ite
                 variants.append(("word", word, (word,)))
             for label, text, forbidden in variants:
                 yield Plant(f"{here} ({label})", _setter(path, fd.name, text, repeated), forbidden)
+            placeholder, raw, visible = invalid_utf8()
+            yield Plant(
+                f"{here} (invalid UTF-8)",
+                _setter(path, fd.name, placeholder, repeated),
+                (visible,),
+                {placeholder: raw},
+            )
         elif fd.type == FieldDescriptor.TYPE_BYTES and full not in ID_FIELDS:
             secret, unique = secret_marker()
             # unique part first: ids are cut to 8 or 16 bytes
@@ -277,13 +299,10 @@ def test_every_otlp_field_is_planted_and_nothing_planted_survives(  # type: igno
         for plant in planted:
             request = base(plain_marker())
             plant.apply(request)
-            sent = send(
-                protocol,
-                collector.http_url,
-                collector.grpc_target,
-                signal,
-                encode(protocol, request),
-            )
+            body = encode(protocol, request)
+            for placeholder, raw in plant.raw.items():
+                body = with_raw_bytes(body, placeholder, raw)
+            sent = send(protocol, collector.http_url, collector.grpc_target, signal, body)
             if not sent.accepted:
                 refused.append(f"{plant.path}: {sent.status}")
     flush_through(collector, protocol)
