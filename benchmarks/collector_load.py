@@ -11,7 +11,9 @@ core(s) for a fixed duration with one of two loads:
 
 - ``sdk``: what the SDK's drainer sends. The example CLI (examples/deploy) runs a mix of
   commands with telemetry on; its records (command spans with their declared attributes,
-  phase spans, histograms and counters) are cloned with fresh ids, converted and encoded
+  phase spans, histograms and counters) are cloned with fresh ids, their command spans
+  padded with more declared attributes up to ``--pad-attributes`` (default 15; the
+  recorded ones carry 9-14), converted and encoded
   with the SDK's own delivery code (``delivery.convert`` + the OTLP protobuf encoders the
   transport uses), grouped ``--spans-per-request`` spans to a traces request with the
   matching metrics request, and POSTed over OTLP/HTTP protobuf by ``--senders`` processes.
@@ -98,10 +100,28 @@ def cpu_seconds(pid: int) -> float:
 # --- the SDK's load ----------------------------------------------------------------------
 
 
+#: Declared attributes (built-in or the example app's) that a command span may carry, in the
+#: order ``--pad-attributes`` adds the missing ones.
+PADDING: tuple[tuple[str, Any], ...] = (
+    ("cli.flags", ["--stage", "--force"]),
+    ("cli.ci.provider", "github_actions"),
+    ("cli.agent", "claude_code"),
+    ("cli.telemetry.dropped", 0),
+    ("workspace.projects", 2),
+    ("workspace.stages", 3),
+    ("deploy.functions.added", 3),
+    ("deploy.functions.updated", 4),
+    ("deploy.functions.removed", 0),
+    ("deploy.infrastructure_changed", True),
+    ("deploy.change", "added"),
+)
+
+
 def sdk_requests(
-    spans_per_request: int, distinct: int
+    spans_per_request: int, distinct: int, pad_attributes: int
 ) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]]:
-    """``distinct`` (traces, metrics) request pairs encoded by the SDK's delivery code."""
+    """``distinct`` (traces, metrics) request pairs encoded by the SDK's delivery code; each
+    command record padded with declared attributes up to ``pad_attributes`` (0: as recorded)."""
     from _bench import clean_env
     from drain_throughput import clone, real_records
     from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
@@ -118,7 +138,12 @@ def sdk_requests(
         records, spans = [], []
         i = 0
         while len(spans) < spans_per_request:
-            record = convert.validate(clone(templates[i % len(templates)], now, 10_000 + i))
+            raw = clone(templates[i % len(templates)], now, 10_000 + i)
+            for key, value in PADDING:
+                if len(raw["attributes"]) >= pad_attributes:
+                    break
+                raw["attributes"].setdefault(key, value)
+            record = convert.validate(raw)
             records.append(record)
             spans.extend(convert.to_spans(record))
             i += 1
@@ -193,7 +218,9 @@ def run(args: argparse.Namespace, load: str) -> dict[str, Any]:
     shape: dict[str, Any] = {}
     pairs: list[tuple[bytes, bytes]] = []
     if load == "sdk":
-        pairs, shape = sdk_requests(args.spans_per_request, args.distinct_requests)
+        pairs, shape = sdk_requests(
+            args.spans_per_request, args.distinct_requests, args.pad_attributes
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "collector.log", "wb")  # noqa: SIM115
@@ -338,6 +365,12 @@ def main() -> int:
     parser.add_argument("--collector-cores", type=int, default=1)
     parser.add_argument("--spans-per-request", type=int, default=300, help="sdk load (100-500)")
     parser.add_argument("--distinct-requests", type=int, default=40, help="sdk load")
+    parser.add_argument(
+        "--pad-attributes",
+        type=int,
+        default=15,
+        help="sdk load: add declared attributes to each command span up to this many (0: none)",
+    )
     parser.add_argument("--senders", type=int, default=3, help="sdk load: sending processes")
     parser.add_argument("--generators", type=int, default=4, help="telemetrygen processes")
     parser.add_argument("--batch-size", type=int, default=1000, help="telemetrygen spans/request")
