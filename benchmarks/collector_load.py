@@ -375,13 +375,50 @@ def main() -> int:
     parser.add_argument("--generators", type=int, default=4, help="telemetrygen processes")
     parser.add_argument("--batch-size", type=int, default=1000, help="telemetrygen spans/request")
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not update benchmarks/RESULTS.md"
+    )
     args = parser.parse_args()
+    from _bench import machine_info
+
+    info = machine_info()  # before the sdk load narrows this process's CPU affinity
     loads = ("sdk", "telemetrygen") if args.load == "both" else (args.load,)
     results = [run(args, load) for load in loads]
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.no_write:
+        write_results(args, results, info)
     return 0
+
+
+def write_results(
+    args: argparse.Namespace, results: list[dict[str, Any]], info: dict[str, str]
+) -> None:
+    """The collector_load section of benchmarks/RESULTS.md."""
+    from _bench import update_results
+
+    lines = [
+        "## Collector load (`benchmarks/collector_load.py`)",
+        "",
+        f"- {'; '.join(f'{k}: {v}' for k, v in info.items())}.",
+        f"- Collector pinned to {args.collector_cores} core(s) (taskset, GOMAXPROCS), load on the"
+        " others; config.yaml + allowlist.yaml + overlays/prometheus.yaml.",
+        f"- Reproduce: `.venv/bin/python benchmarks/collector_load.py --duration {args.duration}`",
+        "",
+        "| load | spans/request | attributes/command span | spans accepted | after normalizer"
+        " | collector CPU s | **spans per CPU-second** | spans/s | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        per_request = r.get("spans_per_request", args.batch_size)
+        attributes = r.get("attributes_per_command_span", 4)
+        lines.append(
+            f"| {r['load']} | {per_request} | {attributes} | {r['spans_accepted']:,} "
+            f"| {r['spans_after_normalizer']:,} | {r['collector_cpu_seconds']} "
+            f"| **{r['spans_per_cpu_second']:,}** | {r['spans_per_s']:,} | {r['peak_rss_mib']} |"
+        )
+    update_results("collector_load", "\n".join(lines))
 
 
 if __name__ == "__main__":
