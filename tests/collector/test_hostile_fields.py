@@ -11,12 +11,14 @@ collector that drops everything cannot pass).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from hostile_support import (
     duplicated_keys,
     encodings_of,
@@ -47,7 +49,9 @@ from otlp_builders import (
     new_trace_id,
     send,
     span,
+    trace_json_with_value,
     trace_request,
+    trace_request_bytes_with_value,
     with_raw_bytes,
 )
 
@@ -343,4 +347,56 @@ def test_hostile_case(file_collector, case_name: str, protocol: str) -> None:  #
     assert {p["name"] for p in points} >= {"cli.command.duration", "deploy.bytes_uploaded"}, (
         f"the clean points of the request were lost ({answers}): {points}"
     )
+    assert collector.alive()
+
+
+def _oneof_pairs() -> list[tuple[str, bytes, str, str]]:
+    """(key, AnyValue wire bytes, JSON text, unique secret part): two members of the
+    AnyValue oneof in one value. On the wire the last one wins (protobuf merge rules); in
+    JSON both members sit in one object. Either way a map or bytes value hides behind a
+    good one."""
+    out = []
+    for key, good, bad_kind in (
+        ("cli.command", "deploy", "map"),
+        ("cli.flags", ["--force"], "bytes"),
+        ("error.type", "QuotaError", "map-first"),
+    ):
+        secret, unique = secret_marker()
+        bad = {"token": secret} if bad_kind != "bytes" else secret.encode()
+        good_value, bad_value = any_value(good), any_value(bad)
+        first, second = (
+            (bad_value, good_value) if bad_kind == "map-first" else (good_value, bad_value)
+        )
+        wire = first.SerializeToString() + second.SerializeToString()
+        members = {
+            **json.loads(json_format.MessageToJson(first, indent=None)),
+            **json.loads(json_format.MessageToJson(second, indent=None)),
+        }
+        out.append((key, wire, json.dumps(members), unique))
+    return out
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_two_oneof_members_in_one_value(file_collector, protocol: str) -> None:  # type: ignore[no-untyped-def]
+    """A value carrying two members of AnyValue's oneof (a good string, then a map or bytes
+    holding a secret) on a declared key: nothing of the hidden member gets out."""
+    collector = file_collector
+    forbidden = {}
+    answers = []
+    for key, wire, text, unique in _oneof_pairs():
+        request, _, _ = clean_requests()
+        attributes = request.resource_spans[0].scope_spans[0].spans[0].attributes
+        for kv in [kv for kv in attributes if kv.key == key]:
+            attributes.remove(kv)  # one value under the key: no duplicate, only the oneof
+        if protocol == "http/json":
+            body = trace_json_with_value(request, key, text)
+        else:
+            body = trace_request_bytes_with_value(request, key, wire)
+        answers.append(send(protocol, collector.http_url, collector.grpc_target, "traces", body))
+        forbidden[f"{key}: the second oneof member"] = unique
+    flush_through(collector, protocol)
+    raw_bytes = collector.raw_bytes()
+    raw = raw_bytes.decode("utf-8", errors="replace")
+    assert not leaks(raw, forbidden), (answers, leaks(raw, forbidden))
+    assert not foreign_members(raw), foreign_members(raw)
     assert collector.alive()
