@@ -24,6 +24,19 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 ROOTS = (ExportTraceServiceRequest, ExportMetricsServiceRequest, ExportLogsServiceRequest)
+
+#: Fields the published descriptors dropped but the receiver's decoder (pdata) still decodes
+#: as messages: the deprecated instrumentation_library_* lists (field 1000), decoded as
+#: scope lists. Without them a nested value there would bypass the walk
+#: (walk_test.go's TestTableCoversWhatPdataDecodes checks pdata's sources for more).
+DEPRECATED = {
+    "opentelemetry.proto.trace.v1.ResourceSpans": (1000, "opentelemetry.proto.trace.v1.ScopeSpans"),
+    "opentelemetry.proto.metrics.v1.ResourceMetrics": (
+        1000,
+        "opentelemetry.proto.metrics.v1.ScopeMetrics",
+    ),
+    "opentelemetry.proto.logs.v1.ResourceLogs": (1000, "opentelemetry.proto.logs.v1.ScopeLogs"),
+}
 OUT = Path(__file__).resolve().parent / "schema_generated.go"
 
 
@@ -83,7 +96,25 @@ def main() -> int:
             if f.type == FieldDescriptor.TYPE_MESSAGE
         ]
         lines.append(f"\t{go_name(desc.full_name)}: {{{', '.join(children)}}},")
-    lines += ["}", ""]
+    lines += [
+        "}",
+        "",
+        "// msgNames are the lowercase message names (pdata's generated_proto_<name>.go).",
+        "var msgNames = [msgCount]string{",
+    ]
+    lines += [f'\t{go_name(d.full_name)}: "{go_name(d.full_name)[3:].lower()}",' for d in order]
+    lines += [
+        "}",
+        "",
+        "// deprecatedField is the message type of a field above maxMessageField that the",
+        "// receiver still decodes (the deprecated instrumentation_library_* lists).",
+        "func deprecatedField(t msgType, field uint64) msgType {",
+        "\tswitch {",
+    ]
+    for parent, (number, child) in DEPRECATED.items():
+        lines.append(f"\tcase t == {go_name(parent)} && field == {number}:")
+        lines.append(f"\t\treturn {go_name(child)}")
+    lines += ["\t}", "\treturn msgNone", "}", ""]
     gofmt = shutil.which("gofmt") or "/usr/local/go/bin/gofmt"
     formatted = subprocess.run(
         [gofmt], input="\n".join(lines), capture_output=True, text=True, check=True

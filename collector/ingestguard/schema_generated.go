@@ -84,3 +84,55 @@ var messageFields = [msgCount][maxMessageField + 1]msgType{
 	msgScopeLogs:                            {1: msgInstrumentationScope, 2: msgLogRecord},
 	msgLogRecord:                            {5: msgAnyValue, 6: msgKeyValue},
 }
+
+// msgNames are the lowercase message names (pdata's generated_proto_<name>.go).
+var msgNames = [msgCount]string{
+	msgExportTraceServiceRequest:            "exporttraceservicerequest",
+	msgResourceSpans:                        "resourcespans",
+	msgResource:                             "resource",
+	msgKeyValue:                             "keyvalue",
+	msgAnyValue:                             "anyvalue",
+	msgArrayValue:                           "arrayvalue",
+	msgKeyValueList:                         "keyvaluelist",
+	msgEntityRef:                            "entityref",
+	msgScopeSpans:                           "scopespans",
+	msgInstrumentationScope:                 "instrumentationscope",
+	msgSpan:                                 "span",
+	msgSpanEvent:                            "spanevent",
+	msgSpanLink:                             "spanlink",
+	msgStatus:                               "status",
+	msgExportMetricsServiceRequest:          "exportmetricsservicerequest",
+	msgResourceMetrics:                      "resourcemetrics",
+	msgScopeMetrics:                         "scopemetrics",
+	msgMetric:                               "metric",
+	msgGauge:                                "gauge",
+	msgNumberDataPoint:                      "numberdatapoint",
+	msgExemplar:                             "exemplar",
+	msgSum:                                  "sum",
+	msgHistogram:                            "histogram",
+	msgHistogramDataPoint:                   "histogramdatapoint",
+	msgExponentialHistogram:                 "exponentialhistogram",
+	msgExponentialHistogramDataPoint:        "exponentialhistogramdatapoint",
+	msgExponentialHistogramDataPointBuckets: "exponentialhistogramdatapointbuckets",
+	msgSummary:                              "summary",
+	msgSummaryDataPoint:                     "summarydatapoint",
+	msgSummaryDataPointValueAtQuantile:      "summarydatapointvalueatquantile",
+	msgExportLogsServiceRequest:             "exportlogsservicerequest",
+	msgResourceLogs:                         "resourcelogs",
+	msgScopeLogs:                            "scopelogs",
+	msgLogRecord:                            "logrecord",
+}
+
+// deprecatedField is the message type of a field above maxMessageField that the
+// receiver still decodes (the deprecated instrumentation_library_* lists).
+func deprecatedField(t msgType, field uint64) msgType {
+	switch {
+	case t == msgResourceSpans && field == 1000:
+		return msgScopeSpans
+	case t == msgResourceMetrics && field == 1000:
+		return msgScopeMetrics
+	case t == msgResourceLogs && field == 1000:
+		return msgScopeLogs
+	}
+	return msgNone
+}

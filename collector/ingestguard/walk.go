@@ -92,9 +92,11 @@ func checkProto(buf []byte, root msgType, limits Limits) error {
 			if length > uint64(cur.end-pos) {
 				return fmt.Errorf("%w: bad length at byte %d", errMalformed, pos)
 			}
-			child := msgNone
+			var child msgType
 			if field <= maxMessageField {
 				child = messageFields[cur.typ][field]
+			} else {
+				child = deprecatedField(cur.typ, field)
 			}
 			if child == msgNone {
 				pos += int(length)

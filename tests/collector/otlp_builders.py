@@ -303,16 +303,22 @@ def deep_array_json(levels: int, leaf: str = "x") -> str:
     return '{"arrayValue":{"values":[' * levels + core + "]}}" * levels
 
 
+#: ResourceSpans' deprecated instrumentation_library_spans: gone from the published proto,
+#: still decoded by the collector (as a list of ScopeSpans).
+DEPRECATED_SCOPE_SPANS_FIELD = 1000
+
+
 def trace_request_bytes_with_value(
-    request: ExportTraceServiceRequest, key: str, value: bytes
+    request: ExportTraceServiceRequest, key: str, value: bytes, *, scope_field: int = 2
 ) -> bytes:
     """``request`` (one resource, one scope, one span) encoded with one more attribute on
-    its span whose AnyValue is the given raw bytes (e.g. ``deep_array_value``)."""
+    its span whose AnyValue is the given raw bytes (e.g. ``deep_array_value``); the scope
+    list in ResourceSpans field ``scope_field`` (2, or the deprecated 1000)."""
     rs = request.resource_spans[0]
     ss = rs.scope_spans[0]
     span_bytes = ss.spans[0].SerializeToString() + ld(9, ld(1, key.encode()) + ld(2, value))
     scope_spans = ld(1, ss.scope.SerializeToString()) + ld(2, span_bytes)
-    resource_spans = ld(1, rs.resource.SerializeToString()) + ld(2, scope_spans)
+    resource_spans = ld(1, rs.resource.SerializeToString()) + ld(scope_field, scope_spans)
     return ld(1, resource_spans)
 
 

@@ -21,6 +21,7 @@ import pytest
 from hostile_support import flush_through, plain_marker
 
 from otlp_builders import (
+    DEPRECATED_SCOPE_SPANS_FIELD,
     PROTOCOLS,
     deep_array_json,
     deep_array_value,
@@ -66,6 +67,19 @@ def deep_nesting(protocol: str, marker: str) -> bytes:
     return trace_request_bytes_with_value(request, "cli.flags", value)
 
 
+def deep_nesting_deprecated_field(protocol: str, marker: str) -> bytes:
+    """The deep value in a span under ResourceSpans' deprecated scope list (protobuf field
+    1000, JSON ``instrumentationLibrarySpans``), which the collector still decodes but the
+    published schema no longer names: a schema-guided check must know it too."""
+    if protocol == "http/json":
+        body = deep_nesting(protocol, marker).decode()
+        return body.replace('"scopeSpans"', '"instrumentationLibrarySpans"', 1).encode()
+    value = deep_array_value(DEEP_LEVELS, marker)
+    return trace_request_bytes_with_value(
+        base_request(marker), "cli.flags", value, scope_field=DEPRECATED_SCOPE_SPANS_FIELD
+    )
+
+
 def _with_empty_spans(protocol: str, marker: str, count: int | None) -> bytes:
     """The base request plus ``count`` empty spans (None: as many as fit in the limit)."""
     request = base_request(marker)
@@ -109,6 +123,7 @@ def many_attributes(protocol: str, marker: str) -> bytes:
 REFUSED = {
     "deep_nesting": "too_deep",
     "deep_nesting_gzip": "too_deep",
+    "deep_nesting_deprecated_field": "too_deep",
     "empty_spans": "too_many_messages",
 }
 #: Attacks sent gzip-compressed (a few KiB on the wire): the checks run after decompression.
@@ -117,6 +132,7 @@ COMPRESSED = {"deep_nesting_gzip"}
 ATTACKS = {
     "deep_nesting": deep_nesting,
     "deep_nesting_gzip": deep_nesting,
+    "deep_nesting_deprecated_field": deep_nesting_deprecated_field,
     "empty_spans": empty_spans,
     "most_spans_admitted": most_spans_admitted,
     "many_attributes": many_attributes,
