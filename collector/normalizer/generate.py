@@ -168,6 +168,7 @@ def render_go(doc: dict[str, Any], source: str, digest: str) -> str:
         lines += [
             "var genEntropySpec = entropySpec{",
             f"\tMinLength: {int(entropy['min_length'])},",
+            f"\tMinLengthShort: {int(entropy.get('min_length_short', entropy['min_length']))},",
             f"\tAlphabet: {go_string(entropy['alphabet'])},",
             f"\tMinAlnum: {int(entropy.get('min_alnum', 0))},",
             f"\tMinClasses: {int(entropy['min_classes'])},",
@@ -202,7 +203,7 @@ def sdk_scrub(sdk_root: Path) -> Callable[[str], str]:
     sys.path.insert(0, str(sdk_root))
     from otel_cli_telemetry.privacy import scrub as module
 
-    if not hasattr(module, "SECRET_PATTERNS"):
+    if "rules" in vars(module):  # the scrubber applies rules.json
         return cast("Callable[[str], str]", module.Scrubber(None, None, None).scrub)
     import importlib
 
