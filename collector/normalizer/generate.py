@@ -296,7 +296,8 @@ def corpus_inputs(sdk_root: Path) -> list[str]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_secret_corpus", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
