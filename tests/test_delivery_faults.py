@@ -278,37 +278,33 @@ def test_ci_delivers_before_the_command_returns(cli_env: dict[str, str]) -> None
     print(f"\n[measure] CI command with in-process delivery: {elapsed * 1000:.0f} ms")
 
 
+#: A request timeout far beyond any budget (read as ms per the specification, or as seconds
+#: by older code: huge either way), so only the CI budget can end the wait on a silent
+#: endpoint. A command that waited for the network would outlive ``run_app``'s timeout.
+NEVER = "900000"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("budget", [None, "0.5"], ids=["default-2s", "env-0.5s"])
-def test_ci_with_a_silent_endpoint_costs_at_most_the_budget(
+def test_ci_with_a_silent_endpoint_returns_within_its_budget(
     cli_env: dict[str, str], budget: str | None
 ) -> None:
-    baseline_env = {**cli_env, **CI, "WITH_TELEMETRY": "0"}
-    runs = [_timed(["deploy"], baseline_env) for _ in range(3)]
-    baseline_s, baseline = max(runs, key=lambda run: run[0])  # the slowest: a loaded machine
+    """The budget, not the endpoint, ends the wait: with a request timeout of 15 minutes and
+    an endpoint that never answers, the command still returns, with its output unchanged."""
+    baseline = run_app("click_app.py", ["deploy"], {**cli_env, **CI, "WITH_TELEMETRY": "0"})
     with SilentServer() as silent:
-        extra = {**CI, f"{APP.upper()}_TELEMETRY_CI_BUDGET": budget} if budget else CI
+        extra = {**CI, "OTEL_EXPORTER_OTLP_TIMEOUT": NEVER}
+        if budget:
+            extra[f"{APP.upper()}_TELEMETRY_CI_BUDGET"] = budget
         env = app_env(cli_env, APP, silent.endpoint, **extra)
-        elapsed, result = _timed(["deploy"], env)
+        result = run_app("click_app.py", ["deploy"], env, timeout=60)
         assert (result.stdout, result.stderr, result.returncode) == (
             baseline.stdout,
             baseline.stderr,
             baseline.returncode,
         )
-        allowed = float(budget or 2.0)
-        print(
-            f"\n[measure] CI, silent endpoint, budget {allowed} s: command took "
-            f"{elapsed:.2f} s (without telemetry {baseline_s:.2f} s)"
-        )
-        assert elapsed <= baseline_s + allowed + 0.5
+        assert silent.connections == 1, "it tried to deliver, then gave up on its budget"
         assert len(spool_files(env, APP)) == 1, "not delivered: kept in the spool"
-        if budget is None:
-            # the budget covered a whole request timeout: the breaker opened, and the next
-            # command of the job does not pay again
-            assert breaker(env, APP).get("failures") == 1
-            again_s, _ = _timed(["deploy"], env)
-            assert again_s <= baseline_s + 0.5
-            assert len(spool_files(env, APP)) == 2
 
 
 def test_ci_budget_from_init(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -321,13 +317,13 @@ def test_ci_budget_from_init(cli_env: dict[str, str], tmp_path: Path) -> None:
         "print('ok')\n"
     )
     with SilentServer() as silent:
-        env = app_env(cli_env, "budgetapp", silent.endpoint, **CI)
-        for budget in (0.0, 0.8):
-            started = time.monotonic()
-            result = run_app(script, [str(budget)], env)
-            elapsed = time.monotonic() - started
-            assert (result.returncode, result.stdout, result.stderr) == (0, b"ok\n", b"")
-            assert elapsed < budget + 1.0, (budget, elapsed)
+        env = app_env(cli_env, "budgetapp", silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT=NEVER, **CI)
+        result = run_app(script, ["0"], env, timeout=60)
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"ok\n", b"")
+        assert silent.connections == 0, "a zero budget means no in-process delivery at all"
+        result = run_app(script, ["0.8"], env, timeout=60)
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"ok\n", b"")
+        assert silent.connections == 1, "tried, and the budget ended the wait"
         assert len(spool_files(env, "budgetapp")) == 2
     with OtlpHttpReceiver() as rx:
         env = app_env(cli_env, "budgetapp", rx.endpoint, **CI)

@@ -215,33 +215,26 @@ def test_after_a_failure_commands_start_no_drainer_until_the_breaker_reopens(
 def test_a_silent_endpoint_never_delays_the_cli_and_the_drainer_stops_in_time(
     cli_env: dict[str, str],
 ) -> None:
-    baseline_env = {**cli_env, "WITH_TELEMETRY": "0"}
-    baseline_s = 0.0
-    for _ in range(3):  # the slowest of three: this may run on a loaded machine
-        started = time.monotonic()
-        baseline = run_app("click_app.py", ["deploy"], baseline_env)
-        baseline_s = max(baseline_s, time.monotonic() - started)
+    """The command returns while its drainer is still blocked on an endpoint that never
+    answers (so it did not wait for the network), and the drainer's own run-time limit, not
+    the 15-minute request timeout, ends that drainer."""
+    baseline = run_app("click_app.py", ["deploy"], {**cli_env, "WITH_TELEMETRY": "0"})
     with SilentServer() as silent:
         env = app_env(
-            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="10", **{MAX_RUNTIME: "3"}
+            cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="900000",
+            **{MAX_RUNTIME: "3"},
         )
         root = state_dir(env, APP)
-        started = time.monotonic()
         result = run_app("click_app.py", ["deploy"], env)
-        cli_s = time.monotonic() - started
         assert (result.stdout, result.stderr, result.returncode) == (
             baseline.stdout,
             baseline.stderr,
             baseline.returncode,
         )
-        assert cli_s < baseline_s + 0.5, (cli_s, baseline_s)
-        assert wait_until(lambda: drainer_pids(root), timeout=5)
-        spawned = time.monotonic()
-        assert wait_until(lambda: not drainer_pids(root), timeout=10)
-        lifetime = time.monotonic() - spawned
-    assert lifetime < 3 + 1.0, f"drainer lived {lifetime:.1f} s past a 3 s bound"
+        assert wait_until(lambda: silent.connections == 1, timeout=30)
+        assert drainer_pids(root), "the drainer still waits on the endpoint; the CLI did not"
+        assert wait_until(lambda: not drainer_pids(root), timeout=60), "ended by its time limit"
     assert len(spool_files(env, APP)) == 1, "undelivered: kept"
-    assert breaker(env, APP).get("failures", 0) >= 1
 
 
 def test_no_zombies_in_a_host_that_runs_commands_in_process(
