@@ -28,8 +28,9 @@ collector:
 GO ?= PATH="$$PATH:/usr/local/go/bin" go
 collector-test:
 	cd collector/normalizer && $(GO) vet ./... && $(GO) test ./... \
-	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeTraces$$' -fuzztime=15s . \
-	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeMetrics$$' -fuzztime=5s .
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeTraces$$' -fuzztime=12s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeMetrics$$' -fuzztime=5s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzScrubText$$' -fuzztime=5s .
 	cd collector/ingestguard && $(GO) vet ./... && $(GO) test ./... \
 	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckProto$$' -fuzztime=10s .
 

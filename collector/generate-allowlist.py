@@ -6,8 +6,9 @@
     python collector/generate-allowlist.py --app mycli --source src/mycli/telemetry.py -o -
 
 The app's module is not imported (importing a CLI runs its ``telemetry.init``): its
-module-level ``FIELDS`` dict literal and ``METRICS`` tuple of ``MetricSpec(...)`` calls are
-read with ``ast``. The YAML comes from
+module-level ``FIELDS`` dict (descriptions, dicts, or kind constructors such as
+``telemetry.Enum(...)``) and ``METRICS`` tuple of ``MetricSpec(...)`` calls are read with
+``ast``. The YAML comes from
 ``otel_cli_telemetry.admin.schema_collector.render_collector_allowlist``.
 """
 
@@ -22,25 +23,59 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
 from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist  # noqa: E402
+from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "examples" / "deploy" / "deployctl.py"
 DEFAULT_OUTPUT = HERE / "allowlist.yaml"
 
 
-def declarations(source: Path) -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
+#: The SDK's field kind constructors (``telemetry.Enum(...)``...), by name.
+KIND_CONSTRUCTORS = {
+    "Enum": "enum",
+    "Identifier": "identifier",
+    "Integer": "integer",
+    "Number": "number",
+    "Bool": "bool",
+    "Version": "version",
+    "Duration": "duration",
+    "Text": "text",
+}
+
+
+def field_declaration(node: ast.expr) -> object:
+    """One FIELDS value: a literal (a description, a dict) or a kind constructor call,
+    ``telemetry.Integer("...")``, given as the dict form ``{"kind": ..., ...}``."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name not in KIND_CONSTRUCTORS:
+            raise ValueError(f"FIELDS: cannot read a call to {name or '?'}()")
+        declared: dict[str, object] = {"kind": KIND_CONSTRUCTORS[name]}
+        if node.args:
+            declared["description"] = ast.literal_eval(node.args[0])
+        for keyword in node.keywords:
+            if keyword.arg:
+                declared[keyword.arg] = ast.literal_eval(keyword.value)
+        return declared
+    return ast.literal_eval(node)
+
+
+def declarations(source: Path) -> tuple[dict[str, object], tuple[MetricSpec, ...]]:
     """(FIELDS, METRICS) as declared at module level in ``source``, without running it."""
     tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    fields: dict[str, str] = {}
+    fields: dict[str, object] = {}
     metrics: list[MetricSpec] = []
     for node in tree.body:
         if not isinstance(node, (ast.Assign, ast.AnnAssign)):
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         names = {t.id for t in targets if isinstance(t, ast.Name)}
-        if "FIELDS" in names and node.value is not None:
-            fields = dict(ast.literal_eval(node.value))
+        if "FIELDS" in names and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if key is None:
+                    raise ValueError(f"{source}: FIELDS must be a plain dict literal")
+                fields[str(ast.literal_eval(key))] = field_declaration(value)
         if "METRICS" in names and isinstance(node.value, (ast.Tuple, ast.List)):
             for call in node.value.elts:
                 if not isinstance(call, ast.Call):

@@ -25,6 +25,7 @@ func TestKindsAndTypes(t *testing.T) {
 	}{
 		{"identifier fits", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "stage") }, false, want{true, "stage"}},
 		{"identifier with a token", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "ghp_"+strings.Repeat("a1B2", 9)) }, false, want{true, "<redacted>"}},
+		{"identifier that is a short token", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "x7Gq2LpV9sKd4TzW1") }, false, want{true, "<redacted>"}},
 		{"identifier of 9 words", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "a b c d e f g h i") }, false, want{true, "<redacted>"}},
 		{"identifier placeholder kept", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "<redacted>") }, false, want{true, "<redacted>"}},
 		{"enum fits", "deploy.region", func(m pcommon.Map) { m.PutStr("deploy.region", "us") }, false, want{true, "us"}},
@@ -104,19 +105,21 @@ func equalRaw(a, b any) bool {
 func TestSpanNames(t *testing.T) {
 	n := newTestNormalizer(t)
 	for name, want := range map[string]string{
-		"deployctl":                 "deployctl",
-		"deployctl stage new":       "deployctl stage new",
-		"deployctl <redacted>":      "deployctl <redacted>",
-		"deployctl stage --force":   "deployctl <redacted>",
-		"deployctl ":                "deployctl <redacted>",
-		"deployctl stage  new":      "deployctl <redacted>",
-		"build":                     "build",
-		"build.step-2":              "build.step-2",
-		"Build Phase":               "<redacted>",
-		"otherapp deploy":           "<redacted>",
-		plantedSecret:               "<redacted>",
-		"x7Gq2LpV9sKd4TzW1mNc8RbY2": "<redacted>",
-		strings.Repeat("a", 65):     "<redacted>",
+		"deployctl":                   "deployctl",
+		"deployctl stage new":         "deployctl stage new",
+		"deployctl <redacted>":        "deployctl <redacted>",
+		"deployctl stage --force":     "deployctl <redacted>",
+		"deployctl ":                  "deployctl <redacted>",
+		"deployctl stage  new":        "deployctl <redacted>",
+		"build":                       "build",
+		"build.step-2":                "build.step-2",
+		"Build Phase":                 "<redacted>",
+		"otherapp deploy":             "<redacted>",
+		plantedSecret:                 "<redacted>",
+		"x7Gq2LpV9sKd4TzW1mNc8RbY2":   "<redacted>",
+		"deployctl x7Gq2LpV9sKd4TzW1": "deployctl <redacted>", // a 17-character token
+		"x7Gq2LpV9sKd4TzW1":           "<redacted>",
+		strings.Repeat("a", 65):       "<redacted>",
 	} {
 		td := ptrace.NewTraces()
 		s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()

@@ -45,6 +45,7 @@ type harmlessSpec struct {
 
 type entropySpec struct {
 	MinLength          int
+	MinLengthShort     int // for names and identifier values
 	Alphabet           string
 	MinAlnum           int
 	MinClasses         int
@@ -70,7 +71,7 @@ func (g grammar) valid(s string) bool {
 	if len(s) == 0 || utf8.RuneCountInString(s) > g.maxLength || !g.re.MatchString(s) {
 		return false
 	}
-	return !g.noFinding || scrubber.scrub(s) == s
+	return !g.noFinding || (scrubber.scrub(s) == s && !scrubber.hasToken(s, scrubber.entropy.MinLengthShort))
 }
 
 var (
@@ -521,6 +522,29 @@ func (rs *ruleSet) replaceTokens(text string) string {
 	}
 	b.WriteString(text[last:])
 	return b.String()
+}
+
+// hasToken: a run of text at least minLength characters long is a token (rules.py's
+// has_token; names and identifier values use the shorter minimum).
+func (rs *ruleSet) hasToken(text string, minLength int) bool {
+	if rs.entropy.Placeholder == "" || len(text) < minLength {
+		return false
+	}
+	for i := 0; i < len(text); {
+		if !rs.alphabet[text[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && rs.alphabet[text[j]] {
+			j++
+		}
+		if j-i >= minLength && rs.runIsToken(text[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
 }
 
 func (rs *ruleSet) runIsToken(run string) bool {

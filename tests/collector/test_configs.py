@@ -40,7 +40,7 @@ DEPLOYCTL_METRIC_SHAPES = {
 }
 
 
-def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
+def _example_declarations() -> tuple[dict[str, object], tuple[MetricSpec, ...]]:
     """FIELDS and METRICS of the example, read the way generate-allowlist.py reads them."""
     spec = importlib.util.spec_from_file_location(
         "generate_allowlist", COLLECTOR / "generate-allowlist.py"
@@ -53,9 +53,40 @@ def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
     return fields, metrics
 
 
+def test_generator_reads_typed_field_declarations(tmp_path: Path) -> None:
+    """FIELDS written with the SDK's kind constructors are read without running the app."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_allowlist", COLLECTOR / "generate-allowlist.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = tmp_path / "app.py"
+    source.write_text(
+        "import otel_cli_telemetry as telemetry\n"
+        "from otel_cli_telemetry.privacy.kinds import Integer\n"
+        "FIELDS = {\n"
+        "    'a.count': Integer('a count'),\n"
+        "    'a.mode': telemetry.Enum('a mode', values=['x', 'y'], many=True),\n"
+        "    'a.note': 'a description',\n"
+        "}\n"
+        "raise SystemExit('the app must not run')\n",
+        encoding="utf-8",
+    )
+    fields, metrics = module.declarations(source)
+    assert fields == {
+        "a.count": {"kind": "integer", "description": "a count"},
+        "a.mode": {"kind": "enum", "description": "a mode", "values": ["x", "y"], "many": True},
+        "a.note": "a description",
+    }
+    assert metrics == ()
+
+
 def test_example_declares_what_the_issue_says() -> None:
     fields, metrics = _example_declarations()
-    assert fields == DEPLOYCTL_FIELDS
+    # the keys (declarations may be descriptions or typed kinds, read as dicts)
+    assert set(fields) == set(DEPLOYCTL_FIELDS)
     assert {(m.name, m.kind, m.unit) for m in metrics} == DEPLOYCTL_METRIC_SHAPES
 
 
