@@ -90,8 +90,13 @@ func (g *guard) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHan
 			body, err := io.ReadAll(r.Body)
 			_ = r.Body.Close()
 			if err != nil {
-				// Over the size limit or a broken stream: the receiver would fail the same way.
-				http.Error(w, "cannot read the request body", http.StatusBadRequest)
+				// Over max_request_body_size (raw or decompressed), or a broken stream.
+				status := http.StatusBadRequest
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					status = http.StatusRequestEntityTooLarge
+				}
+				http.Error(w, "cannot read the request body", status)
 				return
 			}
 			if isJSON {
