@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -345,3 +346,20 @@ def test_systemd_unit_and_containerfile_reference_shipped_files() -> None:
         (COLLECTOR / "builder-config.yaml").read_text().split("otlpreceiver ")[1].split()[0]
     )
     assert f"OCB_VERSION={manifest_version}" in containerfile
+
+
+def test_every_local_module_path_is_substituted_where_the_distribution_is_built() -> None:
+    """Each local module of the manifest (path placeholder) is substituted, and its sources
+    copied, by build.sh and by the Containerfile: a module added to one and not the other
+    would build here and fail in the image."""
+    manifest = (COLLECTOR / "builder-config.yaml").read_text()
+    placeholders = set(re.findall(r"__[A-Z]+_PATH__", manifest))
+    assert {"__NORMALIZER_PATH__", "__INGESTGUARD_PATH__"} <= placeholders
+    build = (COLLECTOR / "build.sh").read_text()
+    containerfile = (COLLECTOR / "deploy" / "Containerfile").read_text()
+    for placeholder in placeholders:
+        module = placeholder.strip("_").removesuffix("_PATH").lower()
+        assert placeholder in build, placeholder
+        assert f'"$here/{module}"' in build, f"build.sh does not hash {module}'s sources"
+        assert placeholder in containerfile, placeholder
+        assert f"COPY collector/{module}/" in containerfile, module
