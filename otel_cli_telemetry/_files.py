@@ -23,18 +23,41 @@ def write_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` all at once: a temp file in the same folder, then rename."""
     folder = os.path.dirname(path)
     ensure_dir(folder)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    tmp = temp_path(path)
+    write_new(tmp, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def temp_path(path: str) -> str:
+    """A hidden, unique temp file name next to ``path`` (``.<name>.<pid>.<random>.tmp``)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+def write_new(path: str, data: bytes) -> None:
+    """Create ``path`` (it must not exist; mode 0600) holding ``data``.
+
+    On any failure (a full disk fails the write or the close) the file is removed before
+    the error propagates: no empty or partial file is ever left behind.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(path)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def append_line(path: str, line: bytes) -> None:

@@ -33,6 +33,8 @@ BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
     "cli.agent": "which AI coding agent runs the command, when detected",
     "cli.telemetry.overhead_ms": "the SDK's own in-process cost for this command, in ms",
     "cli.telemetry.dropped": "records dropped since the last delivered one (caps, errors)",
+    "cli.telemetry.invalid_utf8": "how many captured strings were not valid UTF-8 (e.g. a "
+    "non-UTF-8 argument); their invalid characters were replaced with U+FFFD",
 }
 
 #: Resource attributes; anything else (including OTEL_RESOURCE_ATTRIBUTES) is dropped.

@@ -38,6 +38,13 @@ _LEAKY_PREFIXES = (
 )
 
 
+#: Detached drainers stay this long after the spool went empty (the default, 20 s, would
+#: make every test that waits for its drainer wait that long). tests/test_drainer_burst.py
+#: sets its own values to test lingering itself.
+DRAINER_LINGER_ENV = "OTEL_CLI_TELEMETRY_DRAINER_LINGER"
+TEST_DRAINER_LINGER = "0.3"
+
+
 @pytest.fixture(autouse=True)
 def _sdk_errors_fail_tests(telemetry_internal_errors_fail: list[str]) -> Iterator[None]:
     """Errors the SDK swallows in this process fail the test (see testing.py)."""
@@ -50,6 +57,7 @@ def _clean_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(DRAINER_LINGER_ENV, TEST_DRAINER_LINGER)
     yield
     from otel_cli_telemetry.capture import process, session
     from otel_cli_telemetry.capture.integrations import registry
@@ -73,6 +81,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "PYTHONPATH": str(SRC),
         "LANG": "C.UTF-8",
+        DRAINER_LINGER_ENV: TEST_DRAINER_LINGER,
     }
 
 

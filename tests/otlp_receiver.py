@@ -381,6 +381,9 @@ class ReceiverMode:
     * ``"slow"`` - sleep ``delay`` seconds, then answer success.
     * ``"fail_then_ok"`` - the first ``failures`` requests after the mode is set are answered
       like ``"status"``, the rest like ``"ok"``.
+
+    ``only`` applies the mode to one signal ("traces", "metrics", "logs"); requests of the
+    others are answered like ``"ok"`` (e.g. spans accepted, metrics answered slowly).
     """
 
     name: ModeName = "ok"
@@ -391,6 +394,7 @@ class ReceiverMode:
     delay: float = 0.0
     failures: int = 0
     grpc_code: grpc.StatusCode | None = None
+    only: Signal | None = None
 
     def __post_init__(self) -> None:
         if self.name not in _MODE_NAMES:
@@ -474,6 +478,7 @@ class OtlpReceiverBase:
         delay: float = 0.0,
         failures: int = 0,
         grpc_code: grpc.StatusCode | None = None,
+        only: Signal | None = None,
     ) -> None:
         """Switch how later requests are answered (thread-safe; resets the
         ``fail_then_ok`` counter). Pass a :class:`ReceiverMode` or a name plus its options."""
@@ -489,6 +494,7 @@ class OtlpReceiverBase:
                 delay=delay,
                 failures=failures,
                 grpc_code=grpc_code,
+                only=only,
             )
         )
         with self._lock:
@@ -501,9 +507,11 @@ class OtlpReceiverBase:
         with self._lock:
             return self._mode
 
-    def _decide(self, items: int) -> _Outcome:
+    def _decide(self, items: int, signal: Signal | None = None) -> _Outcome:
         """Apply the current mode to one request (caller holds the lock)."""
         mode = self._mode
+        if mode.only is not None and signal != mode.only:
+            mode = ReceiverMode("ok")
         fail = mode.name == "status"
         if mode.name == "fail_then_ok" and self._failures_served < mode.failures:
             self._failures_served += 1
@@ -547,7 +555,7 @@ class OtlpReceiverBase:
                     delay=0.0,
                 )
             else:
-                outcome = self._decide(items)
+                outcome = self._decide(items, signal)
             self._requests.append(
                 ReceivedRequest(
                     transport=self.transport,

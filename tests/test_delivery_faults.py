@@ -114,8 +114,9 @@ def test_drainers_killed_mid_delivery_lose_nothing(cli_env: dict[str, str]) -> N
         spans = command_spans(rx.spans(), APP)
     counts = collections.Counter(s["span_id"] for s in spans)
     assert len(counts) == rounds + 1, "every command's span arrived"
-    # Round k's batch held records 1..k: the oldest record was in flight in every round.
-    assert max(counts.values()) <= rounds + 1
+    # A batch sent but not confirmed is sent again as it was (records 1..k would grow with
+    # every round): one copy per kill, not a growing batch per kill.
+    assert sum(counts.values()) - len(counts) <= rounds
 
 
 @pytest.mark.slow

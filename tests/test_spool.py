@@ -207,3 +207,62 @@ def test_unusable_state_dir_never_raises(tmp_path: Path) -> None:
     assert spool.entries(paths) == []
     assert spool.enforce_caps(paths) == 0
     assert spool.claim_drops(paths) == 0
+
+
+# -- what the spool accepts (issue 13) ---------------------------------------------------
+
+
+def test_only_regular_bounded_shallow_files_are_records(paths: Paths, tmp_path: Path) -> None:
+    """Anything else under a record's name is set aside (never opened in a way that could
+    block) and counted as one drop each; good records are untouched."""
+    spool.write(paths, record_line(0))
+    folder = Path(paths.spool_dir)
+    target = tmp_path / "elsewhere.json"
+    target.write_bytes(record_line(1))
+    (folder / "00000000000000000001-1-link00.json").symlink_to(target)
+    (folder / "00000000000000000002-1-dir000.json").mkdir()
+    os.mkfifo(folder / "00000000000000000003-1-fifo00.json")
+    with open(folder / "00000000000000000004-1-big000.json", "wb") as handle:
+        handle.truncate(spool.MAX_RECORD_BYTES + 1)
+    assert spool.count(paths) == 2, "the regular files only (the big one is set aside later)"
+    (entry,) = spool.entries(paths)
+    assert json.loads(Path(entry.path).read_bytes())["span_id"] == f"{1:016x}"
+    assert spool.pending_drops(paths) == 4
+    assert target.exists(), "a symlink's target is never touched"
+    assert sorted(os.listdir(folder)) == [os.path.basename(entry.path)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "deep"),
+    [
+        (b"[" * 17 + b"]" * 17, True),
+        (b"[" * 16 + b"]" * 16, False),
+        (json.dumps({"a": "[" * 100}).encode(), False),  # brackets inside a string
+        (json.dumps({"a": '\\"[[[' * 30}).encode(), False),  # escaped quotes
+    ],
+)
+def test_nesting_depth_ignores_strings(raw: bytes, deep: bool) -> None:
+    assert (spool.nesting_depth(raw) > spool.MAX_DEPTH) is deep
+
+
+def test_unreadable_files_carry_nothing_and_never_raise(paths: Paths) -> None:
+    spool.write(paths, record_line(0))
+    folder = Path(paths.spool_dir)
+    deep = folder / "00000000000000000001-1-deep00.json"
+    deep.write_bytes(b'{"a":' * 50_000)
+    assert spool.carried_drops(str(deep)) == 0
+    with pytest.raises(spool.Unreadable):
+        spool.load(str(deep))
+
+
+def test_the_quarantine_is_bounded_and_cleared_by_disable(paths: Paths) -> None:
+    folder = Path(paths.spool_dir)
+    folder.mkdir(parents=True)
+    for n in range(spool.QUARANTINE_MAX_FILES + 5):
+        bad = folder / f"{n:020d}-1-bad000.json"
+        bad.write_bytes(b"not json")
+        assert spool.quarantine(paths, str(bad))
+    assert len(os.listdir(spool.quarantine_dir(paths))) == spool.QUARANTINE_MAX_FILES
+    assert spool.pending_drops(paths) == spool.QUARANTINE_MAX_FILES + 5
+    spool.clear_quarantine(paths)
+    assert os.listdir(spool.quarantine_dir(paths)) == []

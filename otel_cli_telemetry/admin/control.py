@@ -162,6 +162,7 @@ def disable(settings: Settings) -> str:
     )
     save_schema(settings)
     removed = sum(1 for entry in spool.entries(settings.paths) if spool.remove(entry.path))
+    spool.clear_quarantine(settings.paths)  # set-aside files may hold records too
     extra = f" {removed} unsent record(s) deleted." if removed else ""
     return (
         f"Telemetry for {settings.app} is disabled; nothing more will be recorded.{extra} "

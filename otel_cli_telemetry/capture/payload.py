@@ -79,7 +79,7 @@ def build(
             "cli.telemetry.schema_version": settings.schema.version,
         }
     )
-    return {
+    data = {
         "v": RECORD_VERSION,
         "app": app,
         "trace_id": record.trace_id,
@@ -118,3 +118,64 @@ def build(
             if metric.points
         ],
     }
+    repaired = repair_strings(data)
+    if repaired:
+        attributes[INVALID_UTF8_ATTRIBUTE] = repaired
+    return data
+
+
+#: How many captured strings were not valid UTF-8 (and were repaired).
+INVALID_UTF8_ATTRIBUTE = "cli.telemetry.invalid_utf8"
+
+
+def repair_strings(value: Any) -> int:
+    """Make every string (keys too) in ``value`` valid UTF-8, in place; how many changed.
+
+    A command-line argument or file name that is not valid UTF-8 reaches Python as a
+    string with lone surrogates (``surrogateescape``): no OTLP encoder can send it (the
+    SDK's logs a traceback, and drops the attribute). Done once, here, where the record
+    becomes data: each such character becomes U+FFFD, and the record counts the repairs.
+    """
+    count = 0
+    if isinstance(value, dict):
+        for key in list(value):
+            item = value[key]
+            if isinstance(item, str):
+                fixed = _valid_utf8(item)
+                if fixed is not None:
+                    value[key] = fixed
+                    count += 1
+            elif isinstance(item, (dict, list)):
+                count += repair_strings(item)
+            elif isinstance(item, tuple):
+                items = list(item)
+                changed = repair_strings(items)
+                if changed:
+                    value[key] = items
+                    count += changed
+            if isinstance(key, str):
+                fixed_key = _valid_utf8(key)
+                if fixed_key is not None:
+                    value[fixed_key] = value.pop(key)
+                    count += 1
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                fixed = _valid_utf8(item)
+                if fixed is not None:
+                    value[index] = fixed
+                    count += 1
+            elif isinstance(item, (dict, list)):
+                count += repair_strings(item)
+    return count
+
+
+def _valid_utf8(text: str) -> str | None:
+    """``text`` with lone surrogates replaced by U+FFFD; None when it was valid already."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return None

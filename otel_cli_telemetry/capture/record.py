@@ -108,6 +108,7 @@ class CommandRecord:
         "parent_span_id",
         "phase_stack",
         "phases",
+        "pid",
         "span_id",
         "start_ns",
         "trace_id",
@@ -116,6 +117,7 @@ class CommandRecord:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "process" (implicit: argparse/generic), "click", "typer", "command"
+        self.pid = os.getpid()  # a forked child inherits the record but never ends it
         self.start_ns = time.time_ns()
         self.trace_id = new_trace_id()
         self.span_id = new_span_id()

@@ -95,6 +95,12 @@ def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> Non
     global active, emitted_framework_records
     if record.finished or settings is None:
         return
+    if record.pid != os.getpid():
+        # A forked or daemonized child returning through the command's end or its exit
+        # hook: the record belongs to the parent, which ends it; a second copy would carry
+        # the same trace and span ids.
+        record.finished = True
+        return
     started = time.perf_counter_ns()
     record.finished = True
     if active is record:
@@ -129,6 +135,18 @@ def finish_process_record(exit_code: int, error_type: str | None) -> None:
         debug("process record dropped: the framework's command records cover this run")
         return
     finish(record, exit_code, error_type)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the open record is the parent's; this process records nothing
+    into it (metric points and phases of the child are not the command's)."""
+    global active
+    if active is not None and active.pid != os.getpid():
+        active = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def add_overhead(ns: int) -> None:

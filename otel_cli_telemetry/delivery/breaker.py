@@ -11,7 +11,9 @@ endpoint is not kept waiting for hours by the failures of the old one.
 
 ``metrics_cursor_ns`` is where the last accepted metrics window ended: delta metric points
 are sent as contiguous windows per installation, which is what delta-to-cumulative
-conversion in the collector and Prometheus need.
+conversion in the collector and Prometheus need. ``pending_batch`` names the records of a
+batch sent but not yet confirmed, so that its retry is the same request (see
+``drainer._next_batch``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DeliveryState:
         "last_success",
         "metrics_cursor_ns",
         "open_until",
+        "pending_batch",
     )
 
     def __init__(self) -> None:
@@ -45,6 +48,7 @@ class DeliveryState:
         self.last_error = ""
         self.last_success = 0.0
         self.metrics_cursor_ns = 0
+        self.pending_batch: list[str] = []
 
     @classmethod
     def load(cls, paths: Paths) -> DeliveryState:
@@ -65,6 +69,9 @@ class DeliveryState:
                     setattr(state, name, kind(value))
                 except ValueError:
                     pass
+        batch = raw.get("pending_batch")
+        if isinstance(batch, list) and all(isinstance(name, str) for name in batch):
+            state.pending_batch = batch[:4096]
         return state
 
     def save(self, paths: Paths) -> None:

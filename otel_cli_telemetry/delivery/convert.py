@@ -1,4 +1,10 @@
-"""Spool records -> OpenTelemetry SDK ``ReadableSpan`` and ``MetricsData`` objects.
+"""Spool records: validation, metric aggregation, and OpenTelemetry SDK objects.
+
+:func:`validate` and :func:`aggregate` are plain Python (the drainer's lean HTTP path uses
+them with ``encode``, which writes OTLP protobuf directly). :func:`to_spans` and
+:func:`to_metrics` build SDK ``ReadableSpan`` / ``MetricsData`` objects, for the gRPC path
+(the SDK's gRPC exporters take nothing else) and as the reference the lean encoder is tested
+against; they import the SDK when first called.
 
 Spans keep the ids and times captured in the CLI. Metric points become DELTA points, one per
 series (resource + metric + attributes) per batch, over the window from the last accepted
@@ -8,30 +14,21 @@ metrics export to now (see ``breaker.DeliveryState.metrics_cursor_ns``).
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-    MetricsData,
-    NumberDataPoint,
-    ResourceMetrics,
-    ScopeMetrics,
-    Sum,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC, RECORD_VERSION
 
-SCOPE = InstrumentationScope("otel_cli_telemetry", __version__)
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import Metric, MetricsData
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, Status
+
+#: The instrumentation scope of everything we send: our package and its version.
+SCOPE_NAME = "otel_cli_telemetry"
+SCOPE_VERSION = __version__
 
 #: Buckets (seconds) for command durations: CLI commands run from milliseconds to minutes.
 DURATION_BUCKETS_S: tuple[float, ...] = (
@@ -184,7 +181,15 @@ def validate(record: Any) -> dict[str, Any]:
     return record
 
 
+def _scope() -> InstrumentationScope:
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    return InstrumentationScope(SCOPE_NAME, SCOPE_VERSION)
+
+
 def _context(trace_id: str, span_id: str, remote: bool = False) -> SpanContext:
+    from opentelemetry.trace import SpanContext, TraceFlags
+
     return SpanContext(
         trace_id=int(trace_id, 16),
         span_id=int(span_id, 16),
@@ -194,11 +199,18 @@ def _context(trace_id: str, span_id: str, remote: bool = False) -> SpanContext:
 
 
 def _status(value: str) -> Status:
+    from opentelemetry.trace import Status, StatusCode
+
     return Status(StatusCode.ERROR) if value == "ERROR" else Status(StatusCode.UNSET)
 
 
 def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
-    """The command span and its phase spans."""
+    """The command span and its phase spans, as SDK objects."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanKind
+
+    scope = _scope()
     resource = Resource(record["resource"])
     trace_id = record["trace_id"]
     parent_id = record.get("parent_span_id") or ""
@@ -213,7 +225,7 @@ def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
             status=_status(record.get("status", "")),
             start_time=record["start_ns"],
             end_time=record["end_ns"],
-            instrumentation_scope=SCOPE,
+            instrumentation_scope=scope,
         )
     ]
     for phase in record.get("phases", []):
@@ -228,13 +240,17 @@ def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
                 status=_status(phase.get("status", "")),
                 start_time=phase["start_ns"],
                 end_time=phase["end_ns"],
-                instrumentation_scope=SCOPE,
+                instrumentation_scope=scope,
             )
         )
     return spans
 
 
-class _HistogramState:
+class HistogramState:
+    """One histogram series: bucket counts over fixed bounds, count, sum, min and max."""
+
+    __slots__ = ("bounds", "count", "counts", "max", "min", "total")
+
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(bounds)
         self.counts = [0] * (len(self.bounds) + 1)
@@ -244,26 +260,63 @@ class _HistogramState:
         self.max = float("-inf")
 
     def record(self, value: float) -> None:
+        """Count one value (a value on a bound falls in the bucket that bound closes)."""
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.count += 1
         self.total += value
         self.min = min(self.min, value)
         self.max = max(self.max, value)
 
+    def merge(self, other: HistogramState) -> None:
+        """Add ``other`` (same bounds) into this one."""
+        if other.bounds != self.bounds:
+            raise ValueError("histogram bounds differ")
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.count += other.count
+        self.total += other.total
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
 
-def _key(attributes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+
+def series_key(attributes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A hashable, order-free identity for an attribute set (a resource, a series)."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
 
 
-def to_metrics(records: Iterable[dict[str, Any]], start_ns: int, end_ns: int) -> MetricsData:
-    """All metric points of ``records`` as one delta window ``[start_ns, end_ns]``."""
-    # resource -> metric name -> (meta, series key -> state)
-    by_resource: dict[Any, dict[str, Any]] = defaultdict(dict)
-    resources: dict[Any, dict[str, Any]] = {}
+_key = series_key
+
+
+class MetricSeries:
+    """One metric's aggregated series in a batch: kind, unit, description, and per attribute
+    set either a number (counter) or a :class:`HistogramState`."""
+
+    __slots__ = ("description", "kind", "name", "series", "unit")
+
+    def __init__(self, name: str, kind: str, unit: str, description: str) -> None:
+        self.name = name
+        self.kind = kind
+        self.unit = unit
+        self.description = description
+        self.series: dict[Any, tuple[dict[str, Any], Any]] = {}
+
+
+#: resource attributes and its metrics by name, one entry per distinct resource.
+Aggregate = list[tuple[dict[str, Any], dict[str, MetricSeries]]]
+
+
+def aggregate(records: Iterable[dict[str, Any]]) -> Aggregate:
+    """All metric points of ``records`` (validated), summed per resource, metric and series.
+
+    Every record adds one ``cli.command.duration`` point; counters add up, histograms count
+    into fixed buckets. Pure Python: both encoders (SDK objects, direct protobuf) use it.
+    """
+    by_resource: dict[Any, tuple[dict[str, Any], dict[str, MetricSeries]]] = {}
     for record in records:
         res_key = _key(record["resource"])
-        resources[res_key] = record["resource"]
-        metrics = by_resource[res_key]
+        entry = by_resource.get(res_key)
+        if entry is None:
+            entry = by_resource[res_key] = (record["resource"], {})
+        metrics = entry[1]
         duration_s = max(0, record["end_ns"] - record["start_ns"]) / 1e9
         attrs = {
             k: record["attributes"][k]
@@ -297,24 +350,11 @@ def to_metrics(records: Iterable[dict[str, Any]], start_ns: int, end_ns: int) ->
                     point.get("attributes", {}),
                     DEFAULT_BUCKETS,
                 )
-    resource_metrics = []
-    for res_key, metrics in by_resource.items():
-        sdk_metrics = [
-            _sdk_metric(name, meta, series, start_ns, end_ns)
-            for name, (meta, series) in metrics.items()
-        ]
-        resource_metrics.append(
-            ResourceMetrics(
-                resource=Resource(resources[res_key]),
-                scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=sdk_metrics, schema_url="")],
-                schema_url="",
-            )
-        )
-    return MetricsData(resource_metrics=resource_metrics)
+    return list(by_resource.values())
 
 
 def _add(
-    metrics: dict[str, Any],
+    metrics: dict[str, MetricSeries],
     name: str,
     kind: str,
     unit: str,
@@ -323,23 +363,73 @@ def _add(
     attributes: dict[str, Any],
     bounds: Sequence[float],
 ) -> None:
-    meta, series = metrics.setdefault(name, ((kind, unit, description), {}))
+    metric = metrics.get(name)
+    if metric is None:
+        metric = metrics[name] = MetricSeries(name, kind, unit, description)
     key = _key(attributes)
-    if meta[0] == "histogram":
-        state = series.get(key)
+    if metric.kind == "histogram":
+        state = metric.series.get(key)
         if state is None:
-            state = series[key] = (attributes, _HistogramState(bounds))
+            state = metric.series[key] = (attributes, HistogramState(bounds))
         state[1].record(float(value))
     else:
-        previous = series.get(key, (attributes, 0))[1]
-        series[key] = (attributes, previous + value)
+        previous = metric.series.get(key, (attributes, 0))[1]
+        metric.series[key] = (attributes, previous + value)
 
 
-def _sdk_metric(
-    name: str, meta: tuple[str, str, str], series: dict[Any, Any], start_ns: int, end_ns: int
-) -> Metric:
-    kind, unit, description = meta
-    if kind == "histogram":
+def to_metrics(
+    records: Iterable[dict[str, Any]],
+    start_ns: int,
+    end_ns: int,
+    temporality: str = "delta",
+) -> MetricsData:
+    """All metric points of ``records`` as SDK ``MetricsData`` over ``[start_ns, end_ns]``.
+
+    ``temporality`` only labels the points (``"delta"`` or ``"cumulative"``); cumulative
+    totals are the caller's to keep (see ``encode.CumulativeTotals``).
+    """
+    return metrics_data(aggregate(records), start_ns, end_ns, temporality)
+
+
+def metrics_data(
+    aggregated: Aggregate, start_ns: int, end_ns: int, temporality: str = "delta"
+) -> MetricsData:
+    """SDK ``MetricsData`` for already aggregated series."""
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+    from opentelemetry.sdk.resources import Resource
+
+    scope = _scope()
+    resource_metrics = []
+    for resource, metrics in aggregated:
+        sdk_metrics = [
+            _sdk_metric(metric, start_ns, end_ns, temporality) for metric in metrics.values()
+        ]
+        resource_metrics.append(
+            ResourceMetrics(
+                resource=Resource(resource),
+                scope_metrics=[ScopeMetrics(scope=scope, metrics=sdk_metrics, schema_url="")],
+                schema_url="",
+            )
+        )
+    return MetricsData(resource_metrics=resource_metrics)
+
+
+def _sdk_metric(metric: MetricSeries, start_ns: int, end_ns: int, temporality: str) -> Metric:
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+        Sum,
+    )
+
+    kind = (
+        AggregationTemporality.CUMULATIVE
+        if temporality == "cumulative"
+        else AggregationTemporality.DELTA
+    )
+    if metric.kind == "histogram":
         histogram_points = [
             HistogramDataPoint(
                 attributes=attrs,
@@ -353,11 +443,9 @@ def _sdk_metric(
                 max=st.max,
                 exemplars=[],
             )
-            for attrs, st in series.values()
+            for attrs, st in metric.series.values()
         ]
-        data: Any = Histogram(
-            data_points=histogram_points, aggregation_temporality=AggregationTemporality.DELTA
-        )
+        data: Any = Histogram(data_points=histogram_points, aggregation_temporality=kind)
     else:
         points = [
             NumberDataPoint(
@@ -367,11 +455,7 @@ def _sdk_metric(
                 value=total,
                 exemplars=[],
             )
-            for attrs, total in series.values()
+            for attrs, total in metric.series.values()
         ]
-        data = Sum(
-            data_points=points,
-            aggregation_temporality=AggregationTemporality.DELTA,
-            is_monotonic=True,
-        )
-    return Metric(name=name, description=description, unit=unit, data=data)
+        data = Sum(data_points=points, aggregation_temporality=kind, is_monotonic=True)
+    return Metric(name=metric.name, description=metric.description, unit=metric.unit, data=data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._files import ensure_dir, read_json, write_json
+from .._files import ensure_dir, read_json, temp_path, write_json, write_new
 from ..paths import Paths
 
 _HEX = frozenset("0123456789abcdef")
@@ -127,10 +127,9 @@ def installation_id(paths: Paths) -> str:
         return existing
     ensure_dir(paths.root)
     candidate = new_uuid4()
-    tmp = f"{paths.installation_id_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(candidate + "\n")
+    tmp = temp_path(paths.installation_id_file)
     try:
+        write_new(tmp, (candidate + "\n").encode())  # a full disk leaves no temp file
         try:
             os.link(tmp, paths.installation_id_file)
             return candidate
