@@ -69,3 +69,22 @@ func BenchmarkScrubCleanText(b *testing.B) {
 		scrubber.scrub("rolled out to canary first")
 	}
 }
+
+// BenchmarkNormalizeMetrics: one SDK-shaped metrics request (a histogram and a counter per
+// resource, 100 resources); reports ns per data point.
+func BenchmarkNormalizeMetrics(b *testing.B) {
+	n := newTestNormalizer(b)
+	md := realisticMetrics()
+	for i := 1; i < 100; i++ {
+		realisticMetrics().ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+	}
+	points := md.DataPointCount()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.processMetrics(ctx, md); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/point")
+}

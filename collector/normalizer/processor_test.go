@@ -393,6 +393,37 @@ func TestPlantedMetricFieldsDoNotSurvive(t *testing.T) {
 		{"DataPoint flags", func(md pmetric.Metrics) {
 			metricAt(md, 1).Sum().DataPoints().At(0).SetFlags(pmetric.DataPointFlags(424242))
 		}, -1},
+		{"Sum temporality unspecified", func(md pmetric.Metrics) {
+			metricAt(md, 1).Sum().SetAggregationTemporality(pmetric.AggregationTemporalityUnspecified)
+		}, dropWrongMetricType},
+		{"Histogram temporality unspecified", func(md pmetric.Metrics) {
+			metricAt(md, 0).Histogram().SetAggregationTemporality(pmetric.AggregationTemporalityUnspecified)
+		}, dropWrongMetricType},
+		{"Histogram too many bounds", func(md pmetric.Metrics) {
+			p := metricAt(md, 0).Histogram().DataPoints().At(0)
+			bounds := make([]float64, 424)
+			for i := range bounds {
+				bounds[i] = float64(i)
+			}
+			p.ExplicitBounds().FromRaw(bounds)
+			p.BucketCounts().FromRaw(make([]uint64, 425))
+			p.SetCount(424242)
+		}, dropInvalidPoint},
+		{"Scope name and version", func(md pmetric.Metrics) {
+			scope := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Scope()
+			scope.SetName(planted)
+			scope.SetVersion(plantedSecret)
+		}, -1},
+		{"Resource.dropped_attributes_count", func(md pmetric.Metrics) {
+			md.ResourceMetrics().At(0).Resource().SetDroppedAttributesCount(424242)
+		}, -1},
+		{"Scope.dropped_attributes_count", func(md pmetric.Metrics) {
+			md.ResourceMetrics().At(0).ScopeMetrics().At(0).Scope().SetDroppedAttributesCount(424242)
+		}, -1},
+		{"Metric type empty", func(md pmetric.Metrics) {
+			m := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+			m.SetName("deploy.artifacts")
+		}, dropWrongMetricType},
 		{"duplicate point attribute", func(md pmetric.Metrics) {
 			metricAt(md, 1).Sum().DataPoints().At(0).Attributes().PutStr(dupKey("deploy.region"), planted)
 		}, dropDuplicateKey},
