@@ -32,7 +32,8 @@ collector-test:
 	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeMetrics$$' -fuzztime=5s . \
 	  && $(GO) test -run='^$$' -fuzz='^FuzzScrubText$$' -fuzztime=5s .
 	cd collector/ingestguard && $(GO) vet ./... && $(GO) test ./... \
-	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckProto$$' -fuzztime=10s .
+	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckProto$$' -fuzztime=10s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckJSON$$' -fuzztime=5s .
 
 tools:
 	bash collector/install-test-tools.sh

@@ -191,8 +191,14 @@ func TestJSONDepth(t *testing.T) {
 	}
 }
 
-// maxDepth measures the AnyValue nesting of decoded pdata, recursively (test only).
+// maxDepth measures the AnyValue nesting of decoded pdata, recursively (test only). An
+// Empty value counts 0: pdata gives a map entry without a value on the wire (no AnyValue
+// to decode, so no recursion) an Empty value, like an explicit empty AnyValue, which the
+// walk does count.
 func maxDepth(v pcommon.Value) int {
+	if v.Type() == pcommon.ValueTypeEmpty {
+		return 0
+	}
 	deepest := 0
 	switch v.Type() {
 	case pcommon.ValueTypeSlice:
@@ -248,6 +254,35 @@ func FuzzCheckProto(f *testing.F) {
 		}
 		if spans > limits.MaxMessages {
 			t.Fatalf("accepted %d spans", spans)
+		}
+	})
+}
+
+// FuzzCheckJSON: whatever the bytes, the scan terminates, and when it accepts a request
+// that pdata's JSON decoder can decode, no span value nests deeper than the JSON nesting
+// limit allows (values start 9 levels down in a span, 3 levels per value level).
+func FuzzCheckJSON(f *testing.F) {
+	seed, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(nestedValue(4))
+	f.Add(seed)
+	f.Add([]byte(deepJSON(20)))
+	limits := Limits{MaxValueDepth: 3, MaxMessages: 1000}
+	allowed := (limits.jsonDepth() - 7) / 3
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		if checkJSON(buf, limits) != nil {
+			return
+		}
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(buf)
+		if err != nil {
+			return
+		}
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if d := mapDepth(s.Attributes()); d > allowed {
+						t.Fatalf("accepted a span value nested %d deep (allowed %d)", d, allowed)
+					}
+				}
+			}
 		}
 	})
 }
