@@ -285,6 +285,9 @@ class phase:
                 )
                 record.phases.append(self._phase)
                 record.phase_stack.append(self._phase)
+                session.open_context(
+                    self._phase, record.trace_id, self._phase.span_id, record.sampled
+                )
         return self
 
     def __exit__(
@@ -302,6 +305,7 @@ class phase:
                     current.error_type = exits.classify(exc)[1]
                 if record is not None and current in record.phase_stack:
                     record.phase_stack.remove(current)
+                    session.close_context(current)
             self._phase = None
 
     def __call__(self, func: F) -> F:
@@ -364,7 +368,8 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     with internal_errors("subprocess_env"):
         record = session.current()
         if record is not None:
-            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-01"
+            flags = "01" if record.sampled else "00"
+            env["TRACEPARENT"] = f"00-{record.trace_id}-{record.current_parent()}-{flags}"
             upstream = parse_traceparent(os.environ.get("TRACEPARENT"))
             state = os.environ.get("TRACESTATE", "").strip()
             if state and upstream is not None and upstream[0] == record.trace_id:

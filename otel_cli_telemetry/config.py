@@ -5,7 +5,11 @@ For every setting the first source that says something wins:
 1. explicit arguments to :func:`otel_cli_telemetry.init`;
 2. the app's own environment variables (``<APP>_TELEMETRY``, ``<APP>_TELEMETRY_DEBUG``,
    ``<APP>_TELEMETRY_LOG``, and any extra opt-out variables the app names);
-3. the cross-tool switches ``DO_NOT_TRACK`` and ``OTEL_SDK_DISABLED``, and ``OTEL_EXPORTER_OTLP_*``;
+3. the cross-tool switches ``DO_NOT_TRACK`` and ``OTEL_SDK_DISABLED``, and the standard
+   ``OTEL_*`` variables that concern what is sent (exporters, endpoints, protocol, timeouts,
+   sampler, metric temporality): each honoured as the OpenTelemetry specification says, or,
+   where this SDK cannot, reported by :func:`otel_cli_telemetry.config_check.otel_problems`
+   (``doctor`` and ``status`` show it; the user's command never prints anything);
 4. the state file (``enable``/``disable``, a prompt's answer, the notice already shown);
 5. defaults (``consent="notice"``: on once the notice has been shown; ``"ask"``: off until yes).
 
@@ -165,10 +169,16 @@ class Settings:
         "enabled",
         "endpoint",
         "log_path",
+        "metrics_temporality",
         "options",
         "paths",
         "protocol",
+        "sampler",
+        "sampler_ratio",
         "schema",
+        "send_metrics",
+        "send_traces",
+        "service_name",
         "show_notice",
     )
 
@@ -189,6 +199,12 @@ class Settings:
         ci: str | None,
         agent: str | None,
         ci_budget_s: float,
+        sampler: str = "parentbased_always_on",
+        sampler_ratio: float = 1.0,
+        metrics_temporality: str = "delta",
+        send_traces: bool = True,
+        send_metrics: bool = True,
+        service_name: str | None = None,
     ) -> None:
         self.options = options
         self.schema = schema
@@ -204,6 +220,17 @@ class Settings:
         self.ci = ci
         self.agent = agent
         self.ci_budget_s = ci_budget_s
+        #: ``OTEL_TRACES_SAMPLER`` (one of :data:`SAMPLERS`) and its ratio argument.
+        self.sampler = sampler
+        self.sampler_ratio = sampler_ratio
+        #: ``"delta"``, ``"cumulative"`` or ``"lowmemory"``: what the metrics exporter sends.
+        self.metrics_temporality = metrics_temporality
+        #: Whether each signal is exported (``OTEL_{TRACES,METRICS}_EXPORTER`` and endpoints).
+        self.send_traces = send_traces
+        self.send_metrics = send_metrics
+        #: ``service.name``: the app's name, or under ``opentelemetry-instrument`` the
+        #: operator's ``OTEL_SERVICE_NAME``. Never the span name or process.executable.name.
+        self.service_name = service_name or options.app
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied."""
@@ -253,24 +280,189 @@ def _flag(value: str | None) -> bool | None:
     return None
 
 
-def resolve_endpoint(explicit: str | None, environ: Mapping[str, str]) -> str | None:
-    """The OTLP base URL: explicit > OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / _ENDPOINT > None."""
+SIGNALS = ("TRACES", "METRICS")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+DEFAULT_SAMPLER = "parentbased_always_on"
+PROTOCOLS = ("http/protobuf", "grpc")
+TEMPORALITIES = ("delta", "cumulative", "lowmemory")
+#: This SDK's default, where the specification's is ``cumulative``: a short-lived CLI keeps
+#: no running totals in memory; each delivery is one delta window (see docs/configuration.md).
+DEFAULT_TEMPORALITY = "delta"
+#: Exporter names that mean "send over OTLP" (``otlp`` and the Python SDK's entry points).
+_OTLP_EXPORTERS = frozenset({"otlp", "otlp_proto_http", "otlp_proto_grpc"})
+DEFAULT_TIMEOUT_S = 5.0
+MAX_TIMEOUT_S = 10.0
+MIN_TIMEOUT_S = 0.2
+
+
+def _exporter_names(environ: Mapping[str, str], signal: str) -> list[str]:
+    raw = environ.get(f"OTEL_{signal}_EXPORTER", "")
+    return [n.strip().lower() for n in raw.split(",") if n.strip()]
+
+
+def exporter_enabled(environ: Mapping[str, str], signal: str) -> bool:
+    """Whether ``OTEL_<SIGNAL>_EXPORTER`` lets the signal be sent (unset or ``otlp``: yes;
+    ``none``: no, as the specification says; only other names: no, refused in ``doctor``)."""
+    names = _exporter_names(environ, signal)
+    if not names:
+        return True
+    if "none" in names:
+        return False
+    return any(n in _OTLP_EXPORTERS for n in names)
+
+
+def signal_endpoint(explicit: str | None, environ: Mapping[str, str], signal: str) -> str | None:
+    """Where ``signal`` goes: explicit base > per-signal variable (as is) > the base variable."""
     if explicit:
         return explicit
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        value = environ.get(name, "").strip()
+    return (
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        or None
+    )
+
+
+def resolve_endpoint(explicit: str | None, environ: Mapping[str, str]) -> str | None:
+    """The endpoint records are spooled for (and the breaker's key), or None: local only.
+
+    explicit > ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` > ``_METRICS_ENDPOINT`` > ``_ENDPOINT``,
+    counting only signals whose exporter is not ``none``. Either per-signal variable alone is
+    enough: its signal is sent there; the other signal has no endpoint and is not sent
+    (``doctor`` says so; the specification's ``localhost`` default is not guessed at).
+    """
+    if explicit:
+        return explicit
+    for signal in SIGNALS:
+        if not exporter_enabled(environ, signal):
+            continue
+        value = environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "").strip()
         if value:
             return value
-    return None
+    if not any(exporter_enabled(environ, s) for s in SIGNALS):
+        return None
+    return environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or None
 
 
 def resolve_protocol(environ: Mapping[str, str]) -> str:
-    """``grpc`` or ``http/protobuf`` (the default, unlike the SDK's: no grpc import needed)."""
+    """``grpc`` or ``http/protobuf`` (the default, unlike the SDK's: no grpc import needed).
+
+    ``http/json`` and unknown values are sent as ``http/protobuf`` and refused in ``doctor``.
+    """
     for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         value = environ.get(name, "").strip().lower()
         if value:
             return "grpc" if value == "grpc" else "http/protobuf"
     return "http/protobuf"
+
+
+def grpc_available() -> bool:
+    """Whether the ``grpc`` extra (the SDK's gRPC exporters) is installed. Not on the hot
+    path: the drainer and ``doctor``/``status`` ask."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def delivery_protocol(protocol: str) -> str:
+    """The protocol delivery uses: ``grpc`` only if the extra is installed, else
+    ``http/protobuf`` (opentelemetry-distro sets ``grpc`` by default; records must not wait
+    in the spool for an exporter that is not there). ``doctor``/``status`` say so."""
+    if protocol == "grpc" and not grpc_available():
+        return "http/protobuf"
+    return protocol
+
+
+def resolve_timeout(environ: Mapping[str, str], signal: str) -> float:
+    """Per-request timeout in seconds: ``OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT`` >
+    ``OTEL_EXPORTER_OTLP_TIMEOUT``, in milliseconds as the specification says, bounded to
+    0.2..10 s (default 5 s: the drainer's run is bounded too)."""
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        raw = environ.get(name, "").strip()
+        if raw:
+            try:
+                value = float(raw) / 1000.0
+            except ValueError:
+                continue
+            return max(MIN_TIMEOUT_S, min(value, MAX_TIMEOUT_S))
+    return DEFAULT_TIMEOUT_S
+
+
+def resolve_sampler(environ: Mapping[str, str]) -> tuple[str, float]:
+    """(sampler, ratio) from ``OTEL_TRACES_SAMPLER`` / ``_ARG``; unknown: the default."""
+    name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_SAMPLER
+    if name not in SAMPLERS:
+        name = DEFAULT_SAMPLER
+    ratio = 1.0
+    if name.endswith("traceidratio"):
+        try:
+            ratio = float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1").strip() or "1")
+        except ValueError:
+            ratio = 1.0
+        if not 0.0 <= ratio <= 1.0:
+            ratio = 1.0
+    return name, ratio
+
+
+def resolve_metrics_temporality(environ: Mapping[str, str]) -> str:
+    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``: ``delta``, ``cumulative`` or
+    ``lowmemory`` (case-insensitive); unset or unknown: :data:`DEFAULT_TEMPORALITY`."""
+    value = environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip().lower()
+    return value if value in TEMPORALITIES else DEFAULT_TEMPORALITY
+
+
+#: What ``status`` reports as the deciding source when the launcher turned telemetry on.
+LAUNCHER_DECIDED_BY = "opentelemetry-instrument: the operator's opt-in"
+#: A file in the app's state dir: the app has run under ``opentelemetry-instrument``, so the
+#: admin command explains its consent as the launcher decides it (no notice, no prompt).
+LAUNCHER_MARKER = "launched-by-opentelemetry-instrument"
+
+
+def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k=v``, values percent-encoded) as a dict."""
+    from urllib.parse import unquote
+
+    result: dict[str, str] = {}
+    for item in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            result[key.strip()] = unquote(value.strip())
+    return result
+
+
+def launched_service_name(environ: Mapping[str, str]) -> str | None:
+    """``service.name`` under the launcher: ``OTEL_SERVICE_NAME`` > ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES`` > None (the app name)."""
+    explicit = environ.get("OTEL_SERVICE_NAME", "").strip()
+    explicit = explicit or resource_attributes(environ).get("service.name", "").strip()
+    return explicit[:255] or None
+
+
+def launcher_decision(environ: Mapping[str, str], app: str, paths: Paths) -> tuple[bool, str]:
+    """(enabled, why) for a run under ``opentelemetry-instrument``: on, unless an explicit no
+    (``<APP>_TELEMETRY``, ``DO_NOT_TRACK``, ``OTEL_SDK_DISABLED``, ``disable``) says otherwise."""
+    prefix = env_prefix(app)
+    switch = environ.get(f"{prefix}_TELEMETRY", "").strip().lower()
+    if switch in _TRUE or switch in _FALSE:
+        return switch in _TRUE, f"{prefix}_TELEMETRY={switch}"
+    if environ.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
+        return False, "DO_NOT_TRACK is set"
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False, "OTEL_SDK_DISABLED=true"
+    from .gate.state import DENIED, State
+
+    if State.load(paths).consent == DENIED:
+        return False, "state file: disabled"
+    return True, LAUNCHER_DECIDED_BY
 
 
 def in_ask_share(installation_id: str, share: float) -> bool:
@@ -299,6 +491,7 @@ def resolve(
         interactive=interactive,
     )
     log_path = environ.get(f"{prefix}_TELEMETRY_LOG", "").strip() or None
+    sampler, ratio = resolve_sampler(environ)
     budget = options.ci_budget_s
     if budget is None:
         try:
@@ -320,6 +513,11 @@ def resolve(
         ci=ci,
         agent=detect_agent(environ),
         ci_budget_s=max(0.0, min(float(budget), 60.0)),
+        sampler=sampler,
+        sampler_ratio=ratio,
+        metrics_temporality=resolve_metrics_temporality(environ),
+        send_traces=exporter_enabled(environ, "TRACES"),
+        send_metrics=exporter_enabled(environ, "METRICS"),
     )
 
 

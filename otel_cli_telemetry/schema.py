@@ -15,6 +15,12 @@ from collections.abc import Mapping
 #: reads it from the spool); the drainer refuses (and counts) other versions.
 RECORD_VERSION = 1
 
+#: The semantic-conventions version whose names the built-in attributes follow, published as
+#: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
+#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
+SEMCONV_VERSION = "1.44.0"
+SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
 #: Bumped when the built-in fields below change; part of every schema version.
 BUILTIN_SCHEMA_REVISION = "1"
 
@@ -47,6 +53,7 @@ BUILTIN_RESOURCE_ATTRIBUTES: Mapping[str, str] = {
     "process.runtime.name": "cpython, pypy, ...",
     "process.runtime.version": "the interpreter's version",
     "cli.installation.id": "a random uuid4 made on first run; identifies nothing else",
+    "service.instance.id": "the same random uuid4, under its semantic-conventions name",
     "cli.telemetry.schema_version": "the version of this schema (changes re-show the notice)",
     "telemetry.sdk.name": "otel_cli_telemetry",
     "telemetry.sdk.language": "python",

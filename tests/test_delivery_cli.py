@@ -157,7 +157,7 @@ def test_doctor_refused_and_breaker_and_spool_state(cli_env: dict[str, str]) -> 
 
 def test_doctor_silent_endpoint_is_bounded(cli_env: dict[str, str]) -> None:
     with SilentServer() as silent:
-        env = app_env(cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1")
+        env = app_env(cli_env, APP, silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1000")
         started = time.monotonic()
         result = admin(APP, ["doctor"], env)
         elapsed = time.monotonic() - started

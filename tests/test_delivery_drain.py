@@ -308,7 +308,7 @@ def test_grpc_delivery_and_a_quiet_failure(
     from otlp_receiver import OtlpGrpcReceiver
 
     ids = fill(paths, 2)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
     logging.getLogger().addHandler(handler := logging.StreamHandler())
     try:
         with OtlpGrpcReceiver() as rx:

@@ -146,7 +146,7 @@ def test_refused_is_retry_and_fast() -> None:
 def test_silent_server_is_bounded_by_the_timeout() -> None:
     with SilentServer() as silent:
         started = time.monotonic()
-        outcome = transport(silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="0.5").send_traces(spans())
+        outcome = transport(silent.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="500").send_traces(spans())
         elapsed = time.monotonic() - started
     assert outcome.kind == RETRY
     assert "timed out" in outcome.error
@@ -161,10 +161,17 @@ def test_caller_deadline_cuts_the_timeout() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("", 5.0), ("2", 2.0), ("0", 0.2), ("999", 10.0), ("x", 5.0)]
+    ("raw", "expected"),
+    [("", 5.0), ("2000", 2.0), ("2", 0.2), ("0", 0.2), ("999000", 10.0), ("x", 5.0)],
 )
-def test_request_timeout(raw: str, expected: float) -> None:
+def test_request_timeout_is_in_milliseconds(raw: str, expected: float) -> None:
     assert request_timeout({"OTEL_EXPORTER_OTLP_TIMEOUT": raw}) == expected
+
+
+def test_per_signal_timeout_wins() -> None:
+    environ = {"OTEL_EXPORTER_OTLP_TIMEOUT": "3000", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "750"}
+    assert request_timeout(environ, "TRACES") == 3.0
+    assert request_timeout(environ, "METRICS") == 0.75
 
 
 def test_endpoint_variables() -> None:

@@ -47,15 +47,7 @@ def test_registered_as_an_opentelemetry_instrumentor() -> None:
 @pytest.mark.parametrize(
     ("environ", "argv", "orig_argv", "expected"),
     [
-        ({"OTEL_SERVICE_NAME": "billing-cli"}, ["/venv/bin/x"], [], "billing-cli"),
-        ({"OTEL_SERVICE_NAME": "My Tool!"}, ["/venv/bin/x"], [], "My-Tool"),
-        ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=from%20attrs"}, ["x"], [], "from-attrs"),
-        (
-            {"OTEL_SERVICE_NAME": "wins", "OTEL_RESOURCE_ATTRIBUTES": "service.name=loses"},
-            ["x"],
-            [],
-            "wins",
-        ),
+        ({"OTEL_SERVICE_NAME": "billing-cli"}, ["/venv/bin/x"], [], "x"),  # names the service
         ({}, ["/venv/bin/sqlite-utils"], [], "sqlite-utils"),
         ({}, ["./tools/gen_docs.py"], [], "gen_docs"),
         ({}, ["C:\\bin\\tool.exe"], [], "tool"),
@@ -69,6 +61,27 @@ def test_app_name(
     environ: dict[str, str], argv: list[str], orig_argv: list[str], expected: str
 ) -> None:
     assert module.app_name(environ, argv, orig_argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"OTEL_SERVICE_NAME": "billing-cli"}, "billing-cli"),
+        ({"OTEL_SERVICE_NAME": " My Tool! "}, "My Tool!"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=from%20attrs"}, "from attrs"),
+        ({"OTEL_SERVICE_NAME": "wins", "OTEL_RESOURCE_ATTRIBUTES": "service.name=loses"}, "wins"),
+        ({}, None),
+    ],
+)
+def test_service_name(environ: dict[str, str], expected: str | None) -> None:
+    assert module.service_name(environ) == expected
+
+
+def test_launched_child_marker() -> None:
+    """A child sees its parent's pid; the launched process itself (or its own exec) does not."""
+    assert module.is_launched_child({module.LAUNCHED_BY_ENV: "1"})
+    assert not module.is_launched_child({module.LAUNCHED_BY_ENV: str(os.getpid())})
+    assert not module.is_launched_child({})
 
 
 def test_never_instruments_its_own_processes() -> None:
@@ -127,7 +140,10 @@ def test_instrument_and_uninstrument_in_process(
     assert isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
     assert sys.excepthook is process._excepthook
 
+    assert os.environ[module.LAUNCHED_BY_ENV] == str(os.getpid())  # for child processes
+
     instrumentor.uninstrument()
+    assert module.LAUNCHED_BY_ENV not in os.environ
     assert not isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
     assert sys.excepthook is original_hook
     assert session.settings is None
@@ -165,9 +181,8 @@ def venv_bin() -> Path:
 def _env(cli_env: dict[str, str], bin_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in cli_env.items() if k != "PYTHONPATH"}  # the venv's own install
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    # No opentelemetry-distro is installed, so no SDK pipeline exists to double-send; set
-    # anyway, as the docs advise for setups that have one.
-    env.update(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    # No opentelemetry-distro is installed, so the launcher builds no SDK pipeline. (The
+    # OTEL_*_EXPORTER variables are honoured: `none` would stop this SDK's sending too.)
     env.update(extra)
     return env
 
@@ -301,9 +316,12 @@ def test_service_name_and_version_from_otel_variables(
         )
         assert _run(venv_bin, ["sqlformat", "query.sql"], env, work).returncode == 0
         (span,) = wait_for_commands(receiver, 1)
-        finish(env, "sql-formatter")
-    assert span["resource"]["service.name"] == "sql-formatter"
+        finish(env, "sqlformat")
+    # OTEL_SERVICE_NAME names the service; the program keeps its name (span, executable).
+    assert span["resource"]["service.name"] == "sql formatter"
     assert span["resource"]["service.version"] == "7.7.7"
+    assert span["name"] == "sqlformat"
+    assert span["attributes"]["process.executable.name"] == "sqlformat"
     assert_never_sent(receiver, "secret-team")
 
 

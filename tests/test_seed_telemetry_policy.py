@@ -66,6 +66,7 @@ POLICY_SPAN = {"cli.command", "process.exit.code", "error.type", "cli.interactiv
 POLICY_RESOURCE = {
     "cli.telemetry.schema_version",
     "cli.installation.id",
+    "service.instance.id",  # the same installation id, under its semantic-conventions name
     "service.version",
     "os.type",
     "host.arch",
@@ -114,6 +115,7 @@ def test_exactly_the_policy_fields(cli_env: dict[str, str], tmp_path: Path) -> N
         for where, key in POLICY_FIELDS.values():
             assert key in (resource if where == "resource" else attributes), key
         assert resource["cli.installation.id"] == installation_id
+        assert resource["service.instance.id"] == installation_id
         assert resource["service.version"] == "0.2.1"
         assert resource["os.type"]  # os_arch: os.type + host.arch, e.g. linux + amd64
         assert resource["host.arch"]

@@ -140,7 +140,12 @@ def doctor(settings: Settings) -> tuple[str, int]:
             f"endpoint check: FAILED to configure the exporter: {type(exc).__name__}: {exc}"
         )
         return "\n".join(lines + tail), 1
-    lines.append(f"endpoint check ({settings.protocol}, timeout {request_timeout(os.environ)} s):")
+    from ..config import delivery_protocol
+
+    lines.append(
+        f"endpoint check ({delivery_protocol(settings.protocol)}, "
+        f"timeout {request_timeout(os.environ)} s):"
+    )
     if urls.get("TRACES"):
         lines.append(f"  traces URL: {urls['TRACES']}")
     lines.append(f"  TLS: {tls}")

@@ -19,7 +19,16 @@ import time
 from typing import Any
 
 from .._files import read_json
-from ..config import InitOptions, Settings, env_prefix, resolve
+from ..config import (
+    LAUNCHER_MARKER,
+    InitOptions,
+    Settings,
+    delivery_protocol,
+    env_prefix,
+    launched_service_name,
+    launcher_decision,
+    resolve,
+)
 from ..gate.state import DENIED, GRANTED, State, read_installation_id, update_state
 from ..handoff import spool
 from ..paths import Paths
@@ -67,9 +76,23 @@ def settings_for(app: str, state_dir: str | None = None) -> Settings:
     current = session.settings
     if current is not None and current.app == app and (state_dir in (None, current.paths.root)):
         return current
-    saved = read_json(Paths.for_app(app, state_dir).schema_file) or {}
+    paths = Paths.for_app(app, state_dir)
+    saved = read_json(paths.schema_file) or {}
     options = _saved_options(app, state_dir, saved)
     settings = resolve(options, os.environ, interactive=True)
+    if os.path.exists(os.path.join(paths.root, LAUNCHER_MARKER)) and not (
+        settings.decided_by.startswith(("init(", f"{env_prefix(app)}_TELEMETRY"))
+    ):
+        # The app runs under opentelemetry-instrument: no notice, no prompt; on unless an
+        # explicit no. (A "default: ..." answer would describe an app that calls init().)
+        enabled, why = launcher_decision(os.environ, app, paths)
+        return settings.replace(
+            enabled=enabled,
+            decided_by=why,
+            show_notice=False,
+            ask=False,
+            service_name=launched_service_name(os.environ) or app,
+        )
     if settings.show_notice:
         settings = settings.replace(
             show_notice=False,
@@ -98,6 +121,13 @@ def _effective(settings: Settings) -> str:
     return f"Telemetry is now {on} (decided by: {fresh.decided_by})."
 
 
+def _protocol_line(settings: Settings) -> str:
+    used = delivery_protocol(settings.protocol)
+    if used != settings.protocol:
+        return f"{used} ({settings.protocol} asked; the grpc extra is not installed)"
+    return used
+
+
 def status(settings: Settings) -> str:
     """Whether telemetry is on, and which source decided it."""
     state = State.load(settings.paths)
@@ -107,7 +137,13 @@ def status(settings: Settings) -> str:
         f"  decided by: {settings.decided_by}",
         f"  consent:    {settings.options.consent}",
         f"  endpoint:   {settings.endpoint or 'none (records stay on this machine)'}",
-        f"  protocol:   {settings.protocol}",
+        f"  protocol:   {_protocol_line(settings)}",
+        f"  signals:    traces {'sent' if settings.send_traces else 'not sent'}, "
+        f"metrics {'sent' if settings.send_metrics else 'not sent'} "
+        f"({settings.metrics_temporality} temporality)",
+        f"  sampler:    {settings.sampler}"
+        + (f" ({settings.sampler_ratio:g})" if settings.sampler.endswith("ratio") else ""),
+        f"  service:    {settings.service_name}",
         f"  ci:         {settings.ci or 'no'}",
         f"  debug:      {'on: records printed on stderr, none sent' if settings.debug else 'off'}",
         f"  log file:   {settings.log_path or 'none'}",
@@ -131,6 +167,12 @@ def status(settings: Settings) -> str:
             "  note: the state file was unreadable and is ignored; `enable` or "
             "`disable` rewrites it"
         )
+    from ..config_check import otel_problems
+
+    problems = otel_problems(os.environ, settings.options.endpoint)
+    if problems:
+        lines.append("  OpenTelemetry variables not honoured as set:")
+        lines.extend(f"    - {problem}" for problem in problems)
     prefix = env_prefix(settings.app)
     lines.append(
         f"  change: `{settings.app} telemetry enable|disable`, {prefix}_TELEMETRY=0|1, "

@@ -73,9 +73,11 @@ def build(
     resource = machine_resource()
     resource.update(
         {
-            "service.name": app,
+            "service.name": settings.service_name,
             "service.version": settings.options.version,
             "cli.installation.id": installation_id,
+            # The registered attribute for the same thing (semantic conventions, stable).
+            "service.instance.id": installation_id,
             "cli.telemetry.schema_version": settings.schema.version,
         }
     )
@@ -89,6 +91,7 @@ def build(
         "start_ns": record.start_ns,
         "end_ns": end_ns,
         "status": "ERROR" if exit_code != 0 else "UNSET",
+        "sampled": record.sampled,
         "attributes": attributes,
         "resource": resource,
         "phases": [

@@ -2,6 +2,12 @@
 
 - ``sys.exit`` is wrapped to note the requested code (argparse's ``parser.exit`` calls it too);
   the code is read at ``atexit``, where Python no longer exposes it.
+- ``raise SystemExit(n)`` calls no function we could wrap. It is seen where it leaves a
+  boundary we know of: a console script's entry point and ``python -m``'s module under the
+  launcher (:func:`note_exits_of`), and on Python 3.12+ anywhere, by a ``sys.monitoring``
+  callback on frames unwinding from ``__main__``'s top level (:func:`_watch_main_unwind`).
+  On 3.10/3.11 a bare ``raise SystemExit(n)`` at a plain script's top level is recorded as 0
+  (documented in docs/configuration.md); ``os._exit`` ends the process before any hook.
 - ``sys.excepthook`` is chained to note an uncaught exception's class (exit 1, or 130 for
   Ctrl-C) before the previous hook prints the traceback as usual.
 - SIGTERM: only when the host left the default action in place, a handler ends the open
@@ -42,12 +48,79 @@ _previous_excepthook: Callable[..., Any] | None = None
 _original_exit: Callable[..., Any] | None = None
 
 
-def _exit(code: object = None) -> None:
+def note_exit(code: object) -> None:
+    """Remember the exit status a ``SystemExit`` carrying ``code`` will end the process with."""
     global _requested_exit
+    _requested_exit = exits.exit_code_of(code)
+
+
+def _exit(code: object = None) -> None:
     with internal_errors("sys.exit hook"):
-        _requested_exit = exits.exit_code_of(code)
+        note_exit(code)
     assert _original_exit is not None
     _original_exit(code)
+
+
+def _note_system_exit(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """A wrapper for a callable the process ends through: note a ``SystemExit`` leaving it."""
+    try:
+        return wrapped(*args, **kwargs)
+    except SystemExit as exc:
+        with internal_errors("SystemExit note"):
+            note_exit(exc.code)
+        raise
+
+
+def note_exits_of(owner: Any, name: str) -> None:
+    """Wrap ``owner.name`` so a ``SystemExit`` raised through it is noted (once)."""
+    current = getattr(owner, name, None)
+    if current is None or isinstance(current, wrapt.ObjectProxy):
+        return
+    wrapt.wrap_function_wrapper(owner, name, _note_system_exit)
+
+
+_MONITORING_TOOL: int | None = None
+
+
+def _on_unwind(code: Any, offset: int, exc: BaseException) -> None:
+    """``sys.monitoring`` PY_UNWIND: a SystemExit leaving ``__main__``'s top-level code."""
+    if code.co_name == "<module>" and isinstance(exc, SystemExit):
+        with internal_errors("unwind note"):
+            main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+            if (main_file is None and code.co_filename == "<string>") or (
+                main_file is not None
+                and os.path.abspath(main_file) == os.path.abspath(code.co_filename)
+            ):
+                note_exit(exc.code)
+
+
+def _watch_main_unwind() -> None:
+    """On Python 3.12+, watch for ``raise SystemExit(n)`` leaving the main script.
+
+    PY_UNWIND fires once per frame left by an exception; the callback returns after two
+    attribute checks for any other frame. A free tool id is taken; none free, no watch.
+    """
+    global _MONITORING_TOOL
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None or _MONITORING_TOOL is not None:
+        return
+    for tool in (4, 3):
+        if monitoring.get_tool(tool) is None:
+            monitoring.use_tool_id(tool, "otel_cli_telemetry")
+            monitoring.register_callback(tool, monitoring.events.PY_UNWIND, _on_unwind)
+            monitoring.set_events(tool, monitoring.events.PY_UNWIND)
+            _MONITORING_TOOL = tool
+            return
+
+
+def _unwatch_main_unwind() -> None:
+    global _MONITORING_TOOL
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None and _MONITORING_TOOL is not None:
+        monitoring.set_events(_MONITORING_TOOL, 0)
+        monitoring.register_callback(_MONITORING_TOOL, monitoring.events.PY_UNWIND, None)
+        monitoring.free_tool_id(_MONITORING_TOOL)
+    _MONITORING_TOOL = None
 
 
 #: Frames from these folders are ours (this package, and wrapt's pure-Python fallback).
@@ -136,6 +209,8 @@ def install() -> None:
     _original_exit = sys.exit
     sys.exit = _exit  # type: ignore[assignment]  # same signature, minus NoReturn's promise
     atexit.register(_at_exit)
+    with internal_errors("unwind watch"):
+        _watch_main_unwind()
     if threading.current_thread() is threading.main_thread():
         with internal_errors("SIGTERM install"):
             if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
@@ -153,6 +228,8 @@ def uninstall() -> None:
     if sys.exit is _exit and _original_exit is not None:
         sys.exit = _original_exit
     atexit.unregister(_at_exit)
+    with internal_errors("unwind unwatch"):
+        _unwatch_main_unwind()
     if threading.current_thread() is threading.main_thread():
         with internal_errors("SIGTERM uninstall"):
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:

@@ -9,6 +9,7 @@ layer filters and scrubs it. No OpenTelemetry import: the drainer builds SDK obj
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,11 @@ def new_trace_id() -> str:
             return value
 
 
-def parse_traceparent(value: str | None) -> tuple[str, str] | None:
-    """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
+def parse_parent(value: str | None) -> tuple[str, str, bool] | None:
+    """(trace id, parent span id, sampled) from a W3C ``traceparent``; None if absent/invalid.
+
+    ``sampled`` is bit 0 of the trace flags: the parent was recorded (``-01``) or not (``-00``).
+    """
     if not value:
         return None
     parts = value.strip().lower().split("-")
@@ -45,7 +49,78 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
         return None
     if parts[1] == "0" * 32 or parts[2] == "0" * 16:
         return None
-    return parts[1], parts[2]
+    return parts[1], parts[2], bool(int(parts[3], 16) & 1)
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str] | None:
+    """(trace id, parent span id) from a W3C ``traceparent`` value; None if absent/invalid."""
+    parent = parse_parent(value)
+    return None if parent is None else (parent[0], parent[1])
+
+
+_process_start_ns: int | None = None
+
+
+def _linux_process_start_ns() -> int | None:
+    """The wall-clock time this process started, from ``/proc/self/stat`` (Linux).
+
+    Field 22 (``starttime``) is in clock ticks since boot, on the clock that
+    ``CLOCK_BOOTTIME`` reads; the process's age is their difference (10 ms resolution).
+    """
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return None
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            stat = handle.read()
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])  # fields after "(comm)"
+        hertz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    age_s = time.clock_gettime(boottime) - ticks / hertz
+    if not 0 <= age_s < 365 * 86400:
+        return None
+    return time.time_ns() - int(age_s * 1e9)
+
+
+def process_start_ns(earliest_seen_ns: int) -> int:
+    """When this process started: from the OS where it says (Linux), else ``earliest_seen_ns``
+    (the earliest point the SDK saw: the import of the package). Computed once.
+
+    Every framework's command span starts here, so durations compare across click, typer,
+    argparse and plain scripts: interpreter start-up and imports are part of the command.
+    """
+    global _process_start_ns
+    if _process_start_ns is None:
+        found = _linux_process_start_ns() if sys.platform.startswith("linux") else None
+        _process_start_ns = (
+            found if found is not None and found <= earliest_seen_ns else earliest_seen_ns
+        )
+    return _process_start_ns
+
+
+#: ``TraceIdRatioBased`` compares the trace id's low 64 bits with ``ratio * 2**64``, as the
+#: OpenTelemetry Python SDK does, so a trace is kept or dropped alike by every such process.
+_TRACE_ID_LIMIT = (1 << 64) - 1
+
+
+def sample(sampler: str, ratio: float, trace_id: str, parent_sampled: bool | None) -> bool:
+    """The sampling decision for a new command span, per the ``OTEL_TRACES_SAMPLER`` names.
+
+    ``sampler`` is one of ``always_on``, ``always_off``, ``traceidratio`` and their
+    ``parentbased_`` forms (:func:`otel_cli_telemetry.config.resolve_sampler` resolves it);
+    ``parent_sampled`` is the ``TRACEPARENT`` flag, or None for a root span.
+    """
+    if sampler.startswith("parentbased_"):
+        if parent_sampled is not None:
+            return parent_sampled
+        sampler = sampler[len("parentbased_") :]
+    if sampler == "always_off":
+        return False
+    if sampler == "traceidratio":
+        bound = round(ratio * (_TRACE_ID_LIMIT + 1))
+        return int(trace_id, 16) & _TRACE_ID_LIMIT < bound
+    return True
 
 
 class Phase:
@@ -109,6 +184,7 @@ class CommandRecord:
         "phase_stack",
         "phases",
         "pid",
+        "sampled",
         "span_id",
         "start_ns",
         "trace_id",
@@ -122,6 +198,10 @@ class CommandRecord:
         self.trace_id = new_trace_id()
         self.span_id = new_span_id()
         self.parent_span_id = ""
+        #: Whether the command's spans are exported (the sampler's decision, made at the
+        #: start). An unsampled record is still kept in the local history, and its metrics
+        #: are still sent: sampling is about traces.
+        self.sampled = True
         self.command_path: tuple[str, ...] = ()
         self.chained: list[str] = []
         self.flags: set[str] = set()

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._internal import debug
+from .._internal import debug, internal_errors
 from . import exits
-from .record import CommandRecord, parse_traceparent
+from .record import CommandRecord, parse_parent, process_start_ns, sample
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -36,6 +36,11 @@ active: CommandRecord | None = None
 #: Records this process emitted, by kind; the process record is emitted only if no
 #: framework record was.
 emitted_framework_records = 0
+#: Wall-clock ns when this module was imported (during the package's import): the earliest
+#: point the SDK sees, used where the OS does not say when the process started.
+imported_at_ns = time.time_ns()
+#: Whether a record already started at the process start (only the first one does).
+_started_at_process_start = False
 #: Takes each finished record down the data path: ``(record, settings, exit_code,
 #: error_type, end_ns, started_ns)``. Set by ``pipeline.connect()`` before capture starts.
 on_finish: Callable[[CommandRecord, Settings, int, str | None, int, int], None] | None = None
@@ -52,18 +57,83 @@ def capturing() -> bool:
 
 
 def _new_record(kind: str) -> CommandRecord:
+    """A record in the caller's trace (``TRACEPARENT``) if any, with the sampler's decision."""
     record = CommandRecord(kind=kind)
-    parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    parent = parse_parent(os.environ.get("TRACEPARENT"))
+    parent_sampled = None
     if parent:
-        record.trace_id, record.parent_span_id = parent
+        record.trace_id, record.parent_span_id, parent_sampled = parent
+    if settings is not None:
+        record.sampled = sample(
+            settings.sampler, settings.sampler_ratio, record.trace_id, parent_sampled
+        )
     return record
 
 
 def open_process_record() -> None:
-    """Open the implicit record at init (replaces nothing if one is open)."""
-    global active
+    """Open the implicit record at init (replaces nothing if one is open).
+
+    The process's first record starts when the process did (see
+    :func:`.record.process_start_ns`); under ``otel_cli_telemetry.testing`` the process is
+    the test runner, so records start when they are opened.
+    """
+    global active, _started_at_process_start
     if capturing() and active is None:
         active = _new_record("process")
+        if not _started_at_process_start and sink is None:
+            _started_at_process_start = True
+            active.start_ns = process_start_ns(imported_at_ns)
+        _enter_context(active)
+
+
+def _enter_context(record: CommandRecord) -> None:
+    """The record's span becomes the app's current OpenTelemetry span context."""
+    open_context(record, record.trace_id, record.span_id, record.sampled)
+
+
+_OTEL_CONTEXT = "otel_cli_telemetry.capture.otel_context"
+_otel_hook_registered = False
+
+
+def open_context(holder: Any, trace_id: str, span_id: str, sampled: bool) -> None:
+    """Make a record's or phase's span the app's current OpenTelemetry span context.
+
+    Only if the app uses OpenTelemetry: with ``opentelemetry.trace`` imported, now; else a
+    post-import hook (nothing is imported until it fires) does it for whatever is open when
+    the app imports it. See :mod:`.otel_context`.
+    """
+    global _otel_hook_registered
+    with internal_errors("OpenTelemetry context"):
+        if "opentelemetry.trace" in sys.modules:
+            from . import otel_context
+
+            otel_context.enter(holder, trace_id, span_id, sampled)
+        elif not _otel_hook_registered:
+            _otel_hook_registered = True
+            import wrapt
+
+            wrapt.register_post_import_hook(_attach_open, "opentelemetry.trace")
+
+
+def _attach_open(module: Any) -> None:
+    """``opentelemetry.trace`` was just imported: attach the open record, then its phases."""
+    with internal_errors("OpenTelemetry context (on import)"):
+        record = active
+        if record is None or record.finished:
+            return
+        from . import otel_context
+
+        otel_context.enter(record, record.trace_id, record.span_id, record.sampled)
+        for phase in record.phase_stack:
+            otel_context.enter(phase, record.trace_id, phase.span_id, record.sampled)
+
+
+def close_context(holder: Any) -> None:
+    """Undo :func:`open_context` for ``holder`` (nothing to do if nothing was attached)."""
+    module = sys.modules.get(_OTEL_CONTEXT)
+    if module is not None:
+        with internal_errors("OpenTelemetry context end"):
+            module.leave(holder)
 
 
 def begin(kind: str) -> CommandRecord | None:
@@ -81,7 +151,10 @@ def begin(kind: str) -> CommandRecord | None:
     if active is not None:
         record.adopt(active)
         record.trace_id, record.parent_span_id = active.trace_id, active.parent_span_id
+        record.sampled = active.sampled
+        record.start_ns = min(record.start_ns, active.start_ns)
     active = record
+    _enter_context(record)
     return record
 
 
@@ -108,10 +181,12 @@ def finish(record: CommandRecord, exit_code: int, error_type: str | None) -> Non
     if record.kind != "process":
         emitted_framework_records += 1
     end_ns = time.time_ns()
-    for phase in record.phase_stack:  # phases left open by an exit inside them
+    for phase in reversed(record.phase_stack):  # phases left open by an exit inside them
         phase.end_ns = end_ns
         phase.error_type = phase.error_type or error_type
+        close_context(phase)
     record.phase_stack.clear()
+    close_context(record)
     if exit_code != 0 and error_type in (None, exits.EXIT) and record.error_hint:
         error_type = record.error_hint  # the framework caught it, then exited
     if exit_code != 0 and error_type is None:
@@ -158,6 +233,11 @@ def add_overhead(ns: int) -> None:
 def reset_for_tests() -> None:
     """Forget the session (``otel_cli_telemetry.testing`` uses it between tests)."""
     global settings, active, emitted_framework_records, settings_source, on_finish, on_exit
+    global _started_at_process_start
+    module = sys.modules.get(_OTEL_CONTEXT)
+    if module is not None:
+        module.reset()
+    _started_at_process_start = False
     settings = None
     on_finish = on_exit = None
     settings_source = "init"

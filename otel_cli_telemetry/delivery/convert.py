@@ -18,7 +18,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ..schema import BUILTIN_METRIC_ATTRIBUTES, COMMAND_DURATION_METRIC, RECORD_VERSION
+from ..schema import (
+    BUILTIN_METRIC_ATTRIBUTES,
+    COMMAND_DURATION_METRIC,
+    RECORD_VERSION,
+    SEMCONV_SCHEMA_URL,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import Metric, MetricsData
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
 #: The instrumentation scope of everything we send: our package and its version.
 SCOPE_NAME = "otel_cli_telemetry"
 SCOPE_VERSION = __version__
+#: The schema URL of every resource and scope we send (the semantic-conventions version).
+SCHEMA_URL = SEMCONV_SCHEMA_URL
 
 #: Buckets (seconds) for command durations: CLI commands run from milliseconds to minutes.
 DURATION_BUCKETS_S: tuple[float, ...] = (
@@ -184,7 +191,7 @@ def validate(record: Any) -> dict[str, Any]:
 def _scope() -> InstrumentationScope:
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-    return InstrumentationScope(SCOPE_NAME, SCOPE_VERSION)
+    return InstrumentationScope(SCOPE_NAME, SCOPE_VERSION, schema_url=SCHEMA_URL)
 
 
 def _context(trace_id: str, span_id: str, remote: bool = False) -> SpanContext:
@@ -205,13 +212,16 @@ def _status(value: str) -> Status:
 
 
 def to_spans(record: dict[str, Any]) -> list[ReadableSpan]:
-    """The command span and its phase spans, as SDK objects."""
+    """The command span and its phase spans, as SDK objects; none for a record the sampler
+    did not keep (``"sampled": false``: its metrics are still sent)."""
+    if record.get("sampled") is False:
+        return []
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanKind
 
     scope = _scope()
-    resource = Resource(record["resource"])
+    resource = Resource(record["resource"], schema_url=SCHEMA_URL)
     trace_id = record["trace_id"]
     parent_id = record.get("parent_span_id") or ""
     spans = [
@@ -406,9 +416,11 @@ def metrics_data(
         ]
         resource_metrics.append(
             ResourceMetrics(
-                resource=Resource(resource),
-                scope_metrics=[ScopeMetrics(scope=scope, metrics=sdk_metrics, schema_url="")],
-                schema_url="",
+                resource=Resource(resource, schema_url=SCHEMA_URL),
+                scope_metrics=[
+                    ScopeMetrics(scope=scope, metrics=sdk_metrics, schema_url=SCHEMA_URL)
+                ],
+                schema_url=SCHEMA_URL,
             )
         )
     return MetricsData(resource_metrics=resource_metrics)

@@ -494,7 +494,8 @@ def _deliver_batch(
     """Send one batch's spans, then its metrics; delete the records once both are accepted."""
     from .transport import OK, REJECT, RETRY, TOO_LARGE
 
-    pending = [(e, r) for e, r in loaded if not e.traces_done]
+    # A record the sampler did not keep has no spans to send (its metrics go below).
+    pending = [(e, r) for e, r in loaded if not e.traces_done and r.get("sampled") is not False]
     if pending:
         spans = _encode(paths, transport.encode_traces, pending, loaded, report, "traces")
         if not loaded:

@@ -34,7 +34,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from .convert import SCOPE_NAME, SCOPE_VERSION, Aggregate, HistogramState, aggregate, series_key
+from .convert import (
+    SCHEMA_URL,
+    SCOPE_NAME,
+    SCOPE_VERSION,
+    Aggregate,
+    HistogramState,
+    aggregate,
+    series_key,
+)
 
 __all__ = [
     "CumulativeTotals",
@@ -67,8 +75,11 @@ def temporality_from(environ: Mapping[str, str], settings: Any = None) -> str:
     ``lowmemory`` (counters and histograms delta: all we send). Unknown values: delta.
     """
     chosen = getattr(settings, "metrics_temporality", None)
-    raw = chosen if isinstance(chosen, str) else environ.get(TEMPORALITY_ENV, "")
-    return CUMULATIVE if raw.strip().lower() == CUMULATIVE else DELTA
+    if not isinstance(chosen, str):
+        from ..config import resolve_metrics_temporality  # the one place it is resolved
+
+        chosen = resolve_metrics_temporality(environ)
+    return CUMULATIVE if chosen.strip().lower() == CUMULATIVE else DELTA
 
 
 def _set_value(target: Any, value: Any) -> None:
@@ -134,12 +145,16 @@ def trace_request(records: Iterable[Mapping[str, Any]]) -> ExportTraceServiceReq
     request = ExportTraceServiceRequest()
     by_resource: dict[Any, Any] = {}
     for record in records:
+        if record.get("sampled") is False:  # the sampler did not keep it: metrics only
+            continue
         key = series_key(record["resource"])
         spans = by_resource.get(key)
         if spans is None:
             resource_spans = request.resource_spans.add()
+            resource_spans.schema_url = SCHEMA_URL
             _set_attributes(resource_spans.resource.attributes, record["resource"])
             scope_spans = resource_spans.scope_spans.add()
+            scope_spans.schema_url = SCHEMA_URL
             _set_scope(scope_spans.scope)
             spans = by_resource[key] = scope_spans.spans
         trace_id = bytes.fromhex(record["trace_id"])
@@ -265,8 +280,10 @@ def metrics_request(
     request = ExportMetricsServiceRequest()
     for resource, metrics in aggregated:
         resource_metrics = request.resource_metrics.add()
+        resource_metrics.schema_url = SCHEMA_URL
         _set_attributes(resource_metrics.resource.attributes, resource)
         scope_metrics = resource_metrics.scope_metrics.add()
+        scope_metrics.schema_url = SCHEMA_URL
         _set_scope(scope_metrics.scope)
         for metric in metrics.values():
             out = scope_metrics.metrics.add()

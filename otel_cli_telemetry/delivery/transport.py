@@ -5,8 +5,10 @@ HTTP (the default) is the lean path: spool records are written as OTLP protobuf 
 the SDK exporter hides: the status code, ``Retry-After``, and OTLP partial success. It
 honours the standard variables (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT``,
 ``_HEADERS``, ``_COMPRESSION``, ``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY``,
-``_TIMEOUT`` in seconds) and the usual proxy variables. gRPC uses the SDK's gRPC exporters
-(install the ``grpc`` extra), fed with SDK objects (``convert``).
+``_TIMEOUT`` in milliseconds as the specification says, ``OTEL_{TRACES,METRICS}_EXPORTER=none``)
+as :mod:`otel_cli_telemetry.config` resolves them, and the usual proxy variables. gRPC uses
+the SDK's gRPC exporters (install the ``grpc`` extra; without it, OTLP/HTTP is used), fed
+with SDK objects (``convert``).
 
 What each answer means for the data (the drainer acts on :class:`Outcome`):
 
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
 
-DEFAULT_TIMEOUT_S = 5.0
-MAX_TIMEOUT_S = 10.0
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"otel-cli-telemetry/{__version__}"
 
@@ -88,15 +88,11 @@ def _env(environ: Mapping[str, str], signal: str, name: str) -> str:
     return specific or environ.get(f"OTEL_EXPORTER_OTLP_{name}", "").strip()
 
 
-def request_timeout(environ: Mapping[str, str]) -> float:
-    """Per-request timeout: ``OTEL_EXPORTER_OTLP_TIMEOUT`` (seconds, as Python reads it),
-    bounded."""
-    raw = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TIMEOUT_S
-    except ValueError:
-        value = DEFAULT_TIMEOUT_S
-    return max(0.2, min(value, MAX_TIMEOUT_S))
+def request_timeout(environ: Mapping[str, str], signal: str = "TRACES") -> float:
+    """Per-request timeout in seconds (see :func:`otel_cli_telemetry.config.resolve_timeout`)."""
+    from ..config import resolve_timeout
+
+    return resolve_timeout(environ, signal)
 
 
 def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str | None:
@@ -106,8 +102,13 @@ def signal_url(base: str | None, environ: Mapping[str, str], signal: str) -> str
     Without it, the standard variables: the per-signal one verbatim, else
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/<signal>``. A ``base`` that is in fact the value
     of a per-signal variable (``config.resolve_endpoint`` returns it as "the endpoint") is
-    treated as not given, so it is not suffixed a second time.
+    treated as not given, so it is not suffixed a second time. A signal whose
+    ``OTEL_<SIGNAL>_EXPORTER`` is ``none`` has no URL: it is not sent.
     """
+    from ..config import exporter_enabled
+
+    if not exporter_enabled(environ, signal):
+        return None
     per_signal = {
         s: environ.get(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT", "").strip()
         for s in ("TRACES", "METRICS")
@@ -213,7 +214,8 @@ class HttpTransport:
     def __init__(self, base: str | None, environ: Mapping[str, str] | None = None) -> None:
         env = dict(os.environ if environ is None else environ)
         self.urls = {s: signal_url(base, env, s) for s in ("TRACES", "METRICS")}
-        self.timeout = request_timeout(env)
+        self.timeouts = {s: request_timeout(env, s) for s in ("TRACES", "METRICS")}
+        self.timeout = max(self.timeouts.values())
         self._headers = {s: self._headers_for(env, s) for s in ("TRACES", "METRICS")}
         self._compression = {s: _env(env, s, "COMPRESSION").lower() for s in ("TRACES", "METRICS")}
         self._ssl_ca: dict[str, str] = {}
@@ -346,7 +348,8 @@ class HttpTransport:
 
             body = zlib.compress(body)
             headers["Content-Encoding"] = "deflate"
-        wait = max(0.05, min(timeout if timeout is not None else self.timeout, self.timeout))
+        limit = self.timeouts.get(signal, self.timeout)
+        wait = max(0.05, min(timeout if timeout is not None else limit, limit))
         started = time.perf_counter()
         try:
             if url.lower().startswith("http://") and not self._proxied:
@@ -523,7 +526,10 @@ class GrpcTransport:
 
 
 def make_transport(base: str | None, protocol: str) -> HttpTransport | GrpcTransport:
-    """The transport for the configured protocol."""
-    if protocol == "grpc":
+    """The transport for the configured protocol (``grpc`` only with the ``grpc`` extra
+    installed; else OTLP/HTTP, see :func:`otel_cli_telemetry.config.delivery_protocol`)."""
+    from ..config import delivery_protocol
+
+    if delivery_protocol(protocol) == "grpc":
         return GrpcTransport(base)
     return HttpTransport(base)

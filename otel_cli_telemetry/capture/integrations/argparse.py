@@ -8,7 +8,10 @@ process record opened by ``init()`` and ended at interpreter exit (``capture.pro
   error, and could be anything the user typed).
 - ``ArgumentParser.parse_known_args`` (``parse_args`` and ``parse_intermixed_args`` use it)
   collects the names of options given, only those the parser declares, by their longest name.
-- ``ArgumentParser.error`` marks a usage error (it exits 2 through ``sys.exit``).
+- ``ArgumentParser.error`` marks a usage error (it exits 2 through ``sys.exit``). A parser
+  class that overrides ``error`` without calling ours (httpie's prints its own message, then
+  ``self.exit(2)``) gets its override wrapped too, the first time one of its parsers parses,
+  so the CLI's own ``parser.error(...)`` calls count as usage errors as well.
 
 CLIs that want a record per command, not per process, can wrap ``main`` in
 ``otel_cli_telemetry.command(...)``.
@@ -21,7 +24,7 @@ from typing import Any
 
 from ..._internal import internal_errors
 from .. import session
-from . import Integration
+from . import Integration, defining_class
 
 _subcommand_stack: list[str] = []
 
@@ -80,12 +83,25 @@ def _given_options(parser: Any, tokens: list[str]) -> set[str]:
     return found
 
 
+_integration: ArgparseIntegration | None = None
+
+
+def _wrap_overridden_error(parser: Any) -> None:
+    """Wrap ``error`` where ``parser``'s class overrides ``ArgumentParser.error``."""
+    import argparse
+
+    owner = defining_class(type(parser), "error")
+    if owner is not argparse.ArgumentParser and _integration is not None:
+        _integration.wrap(owner, "error", _wrap_error)
+
+
 def _wrap_parse_known_args(
     wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
 ) -> Any:
     with internal_errors("argparse options"):
         record = session.current()
         if record is not None:
+            _wrap_overridden_error(instance)
             tokens = args[0] if args else kwargs.get("args")
             if tokens is None:
                 import sys
@@ -110,6 +126,8 @@ class ArgparseIntegration(Integration):
 
     def patch(self, module: Any) -> None:
         """Wrap the three argparse methods above."""
+        global _integration
+        _integration = self
         self.wrap(module._SubParsersAction, "__call__", _wrap_subparsers_call)
         self.wrap(module.ArgumentParser, "parse_known_args", _wrap_parse_known_args)
         self.wrap(module.ArgumentParser, "error", _wrap_error)
