@@ -6,8 +6,8 @@
 # The binary is cached under ${XDG_CACHE_HOME:-$HOME/.cache}/otel-cli-telemetry/
 # otelcol-<first 12 hex of the key>/ and the build is skipped when it exists. The key hashes
 # the manifest and every source file of the local modules (collector/normalizer and
-# collector/ingestguard; tests and test data aside), so editing the processor rebuilds. Go's own module and build caches
-# make a rebuild fast.
+# collector/ingestguard; tests and test data aside), so editing either rebuilds. Go's own
+# module and build caches make a rebuild fast.
 # Needs: go >= the version the builder declares, and access to the Go module proxy.
 # Env: OTELCOL_BUILDER_VERSION overrides the builder version (default: the manifest's core
 # version); BUILD_LOG=path keeps the builder's output (default: a file in the cache dir).
