@@ -13,9 +13,8 @@ core(s) for a fixed duration with one of two loads:
   commands with telemetry on; its records (command spans with their declared attributes,
   phase spans, histograms and counters) are cloned with fresh ids, their command spans
   padded with more declared attributes up to ``--pad-attributes`` (default 15; the
-  recorded ones carry 9-14), converted and encoded
-  with the SDK's own delivery code (``delivery.convert`` + the OTLP protobuf encoders the
-  transport uses), grouped ``--spans-per-request`` spans to a traces request with the
+  recorded ones carry 9-14), validated and encoded by the drainer's own OTLP/HTTP encoder
+  (``delivery.encode``), ``--spans-per-request`` spans to a traces request with the
   matching metrics request, and POSTed over OTLP/HTTP protobuf by ``--senders`` processes.
 - ``telemetrygen``: telemetrygen traces over gRPC (lighter spans: 4 attributes), the
   figure earlier versions of collector/README.md reported.
@@ -120,14 +119,13 @@ PADDING: tuple[tuple[str, Any], ...] = (
 def sdk_requests(
     spans_per_request: int, distinct: int, pad_attributes: int
 ) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]]:
-    """``distinct`` (traces, metrics) request pairs encoded by the SDK's delivery code; each
-    command record padded with declared attributes up to ``pad_attributes`` (0: as recorded)."""
+    """``distinct`` (traces, metrics) request pairs encoded by the drainer's own OTLP/HTTP
+    encoder (``delivery.encode``, from validated spool records); each command record padded
+    with declared attributes up to ``pad_attributes`` (0: as recorded)."""
     from _bench import clean_env
     from drain_throughput import clone, real_records
-    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    from otel_cli_telemetry.delivery import convert
+    from otel_cli_telemetry.delivery import convert, encode
 
     templates = real_records(clean_env(), Path(tempfile.mkdtemp(prefix="collector-load-")))
     pairs = []
@@ -135,9 +133,10 @@ def sdk_requests(
     request_spans = []
     now = time.time_ns()
     for _ in range(distinct):
-        records, spans = [], []
+        records: list[dict[str, Any]] = []
+        spans = 0
         i = 0
-        while len(spans) < spans_per_request:
+        while spans < spans_per_request:
             raw = clone(templates[i % len(templates)], now, 10_000 + i)
             for key, value in PADDING:
                 if len(raw["attributes"]) >= pad_attributes:
@@ -145,13 +144,15 @@ def sdk_requests(
                 raw["attributes"].setdefault(key, value)
             record = convert.validate(raw)
             records.append(record)
-            spans.extend(convert.to_spans(record))
+            attribute_counts.append(len(record["attributes"]))
+            spans += 1 + len(record.get("phases", []))
             i += 1
-        attribute_counts += [len(s.attributes or {}) for s in spans if s.parent is None]
-        request_spans.append(len(spans))
-        metrics = convert.to_metrics(records, now - 60 * 10**9, now)
+        request_spans.append(spans)
         pairs.append(
-            (encode_spans(spans).SerializeToString(), encode_metrics(metrics).SerializeToString())
+            (
+                encode.encode_spans(records),
+                encode.encode_metrics(records, now - 60 * 10**9, now),
+            )
         )
         now += 1
     shape = {

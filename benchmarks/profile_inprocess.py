@@ -216,6 +216,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     base = clean_env()
+    base["OTEL_CLI_TELEMETRY_DRAINER_LINGER"] = "0"
     work = Path(tempfile.mkdtemp(prefix="otel-cli-telemetry-profile-"))
     up = start_endpoint("up", work, args.endpoint)
     argv = ["stage", "list"]

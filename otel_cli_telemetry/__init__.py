@@ -20,19 +20,30 @@ _IMPORT_STARTED_NS = time.perf_counter_ns()
 
 import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable, Mapping, Sequence  # noqa: E402
-from functools import wraps  # noqa: E402
-from types import TracebackType  # noqa: E402
-from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
-from ._internal import internal_errors  # noqa: E402
 from ._version import __version__  # noqa: E402
-from .capture import exits, session  # noqa: E402
-from .capture.record import Phase, new_span_id, parse_traceparent  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from types import ModuleType, TracebackType
+    from typing import TypeVar
+
     from .admin.commands import add_telemetry_command, handle_telemetry_command
+    from .capture.record import Phase
     from .instruments import Counter, Histogram
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+#: The capture session's module. It is imported only by a run that records (or by the
+#: testing plugin, the instrumentor, an admin command): until then nothing can be recording,
+#: and the public API below does nothing without importing anything.
+_SESSION = "otel_cli_telemetry.capture.session"
+
+
+def _session() -> ModuleType | None:
+    """The session module if a recording run (or the testing plugin) imported it."""
+    return sys.modules.get(_SESSION)
 
 #: Public names loaded on first use: most runs never need them (``__getattr__`` below).
 _LAZY = {
@@ -70,9 +81,11 @@ __all__ = [
     "subprocess_env",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 MAX_PHASES = 64
+
+#: ``init()``'s arguments when the environment switched telemetry off and ``init()`` returned
+#: at once (see ``_switch``); :func:`status` resolves them in full when asked.
+_deferred: dict[str, Any] | None = None
 
 
 def init(
@@ -114,9 +127,27 @@ def init(
 
     Raises:
         ValueError, TypeError: for bad arguments (the only errors this SDK ever raises).
+        When the environment switches telemetry off (``<APP>_TELEMETRY=0``, ``DO_NOT_TRACK=1``,
+        ...), only ``app`` is checked: such a run reads the environment and nothing else.
     """
+    global _deferred
+    started = time.perf_counter_ns()
+    if _session() is None and not (inject_command and _telemetry_command_wanted(sys.argv)):
+        why = _quick_off(app, enabled, opt_out_env)
+        if why is not None:
+            _deferred = {
+                "app": app, "version": version, "endpoint": endpoint, "consent": consent,
+                "fields": fields, "enabled": enabled, "opt_out_env": opt_out_env,
+                "ask_share": ask_share, "ci_budget_s": ci_budget_s,
+                "inject_command": inject_command, "notice": notice,
+                "policy_url": policy_url, "state_dir": state_dir, "instrument": instrument,
+            }  # fmt: skip
+            return
+    from ._internal import internal_errors
+    from .capture import session
     from .config import InitOptions
 
+    _deferred = None
     options = InitOptions(
         app=app,
         version=version,
@@ -136,14 +167,31 @@ def init(
     if unknown:
         raise ValueError(f"init(instrument=...): unknown framework(s) {sorted(unknown)}")
     with internal_errors("init"):
-        started = time.perf_counter_ns()
         if session.settings is not None and session.settings_source != "instrumentor":
             return
         _start(options, tuple(instrument))
         session.add_overhead(time.perf_counter_ns() - started + _IMPORT_NS)
 
 
+def _quick_off(app: Any, enabled: Any, opt_out_env: Any) -> str | None:
+    """Why the environment alone switches this run off (``_switch``), or None: the full
+    configuration decides. Arguments it cannot read also leave it to the full path, which
+    explains them."""
+    if not isinstance(app, str) or not app or not isinstance(opt_out_env, (tuple, list)):
+        return None
+    if not all(isinstance(name, str) for name in opt_out_env):
+        return None
+    from ._switch import switched_off
+
+    try:
+        return switched_off(app, enabled, opt_out_env, os.environ)
+    except Exception:
+        return None
+
+
 def _start(options: Any, frameworks: tuple[str, ...]) -> None:
+    from ._internal import internal_errors
+    from .capture import session
     from .capture.environment import is_interactive
     from .config import resolve
 
@@ -214,6 +262,10 @@ def _telemetry_command_wanted(argv: Sequence[str]) -> bool:
 
 def status() -> dict[str, Any]:
     """Whether telemetry is on in this process and which source decided (for apps' own UIs)."""
+    from .capture import session
+
+    if session.settings is None and _deferred is not None:
+        init(**_deferred)  # switched off from the environment: resolve it all now
     settings = session.settings
     if settings is None:
         return {
@@ -240,6 +292,13 @@ def status() -> dict[str, Any]:
 
 def set_attributes(attributes: Mapping[str, Any]) -> None:
     """Set declared attributes on the current command's span (undeclared keys are dropped)."""
+    session = _session()
+    if session is None:
+        return
+    from collections.abc import Mapping
+
+    from ._internal import internal_errors
+
     with internal_errors("set_attributes"):
         record = session.current()
         if record is not None and isinstance(attributes, Mapping):
@@ -273,6 +332,12 @@ class phase:
         self._phase: Phase | None = None
 
     def __enter__(self) -> phase:
+        session = _session()
+        if session is None:
+            return self
+        from ._internal import internal_errors
+        from .capture.record import Phase, new_span_id
+
         with internal_errors("phase start"):
             record = session.current()
             if record is not None and len(record.phases) < MAX_PHASES:
@@ -296,8 +361,13 @@ class phase:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        current = self._phase
+        if current is None:
+            return
+        from ._internal import internal_errors
+        from .capture import exits, session
+
         with internal_errors("phase end"):
-            current = self._phase
             record = session.active
             if current is not None:
                 current.end_ns = time.time_ns()
@@ -309,6 +379,8 @@ class phase:
             self._phase = None
 
     def __call__(self, func: F) -> F:
+        from functools import wraps
+
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with phase(self.name, self.attributes):
@@ -328,6 +400,11 @@ class command:
         self._record: Any = None
 
     def __enter__(self) -> command:
+        session = _session()
+        if session is None:
+            return self
+        from ._internal import internal_errors
+
         with internal_errors("command start"):
             self._record = session.begin("command")
             if self._record is not None:
@@ -340,6 +417,11 @@ class command:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._record is None:
+            return
+        from ._internal import internal_errors
+        from .capture import exits, session
+
         with internal_errors("command end"):
             if self._record is not None:
                 code, error_type = exits.classify(exc) if exc is not None else (0, None)
@@ -347,6 +429,8 @@ class command:
             self._record = None
 
     def __call__(self, func: F) -> F:
+        from functools import wraps
+
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with command(self.name):
@@ -365,6 +449,12 @@ def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     dropped when the command started a trace of its own. It is never recorded.
     """
     env = dict(os.environ if base is None else base)
+    session = _session()
+    if session is None:
+        return env
+    from ._internal import internal_errors
+    from .capture.record import parse_traceparent
+
     with internal_errors("subprocess_env"):
         record = session.current()
         if record is not None:

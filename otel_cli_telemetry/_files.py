@@ -15,8 +15,13 @@ _FILE_MODE = 0o600
 
 
 def ensure_dir(path: str) -> None:
-    """Create ``path`` (and parents) private to the user, if missing."""
-    os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
+    """Create ``path`` (and parents) private to the user, if missing.
+
+    ``""`` (the folder of a bare file name such as ``records.jsonl``) is the working
+    directory, which exists: nothing to create (``os.makedirs("")`` would raise).
+    """
+    if path:
+        os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -87,3 +92,26 @@ def write_json(path: str, value: dict[str, Any]) -> None:
     import json
 
     write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())
+
+
+def why_not_appendable(path: str) -> str | None:
+    """Why :func:`append_line` would fail for ``path`` now, or None if it would work.
+
+    For ``status`` and ``doctor``: appending to a log file is swallowed at run time (telemetry
+    never breaks the host), so the admin side is where a bad ``<APP>_TELEMETRY_LOG`` shows.
+    Checks without writing: the file's write permission, or else that its nearest existing
+    folder is a folder the user may create entries in.
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return "it is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "permission denied"
+    folder = os.path.dirname(path)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"permission denied in {folder}"
+    return None

@@ -19,9 +19,11 @@ For every setting the first source that says something wins:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _switch
 from .capture.environment import detect_agent, detect_ci
 from .paths import Paths
 from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
@@ -29,8 +31,8 @@ from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
 CONSENT_MODES = ("notice", "ask")
 DEFAULT_CI_BUDGET_S = 2.0
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+_TRUE = _switch.TRUE
+_FALSE = _switch.FALSE
 # Checked with string operations, not regexes: compiling one costs ~0.2 ms on every run.
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _FIELD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -53,9 +55,7 @@ def _valid_field_name(name: object) -> bool:
     return all(part and set(part) <= _FIELD_CHARS for part in name.split("."))
 
 
-def env_prefix(app: str) -> str:
-    """``deploy-ctl`` -> ``DEPLOY_CTL``: the prefix of the app's own variables."""
-    return "".join(c if c.isascii() and c.isalnum() else "_" for c in app.upper())
+env_prefix = _switch.env_prefix
 
 
 class InitOptions:
@@ -269,15 +269,7 @@ class Settings:
         return self.enabled and not self.debug
 
 
-def _flag(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    value = value.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    return None
+_flag = _switch.flag
 
 
 SIGNALS = ("TRACES", "METRICS")
@@ -491,6 +483,10 @@ def resolve(
         interactive=interactive,
     )
     log_path = environ.get(f"{prefix}_TELEMETRY_LOG", "").strip() or None
+    if log_path is not None:
+        # Relative to the directory the command was run in, even if the program changes
+        # directory before the record is written at exit.
+        log_path = os.path.abspath(os.path.expanduser(log_path))
     sampler, ratio = resolve_sampler(environ)
     budget = options.ci_budget_s
     if budget is None:

@@ -7,14 +7,25 @@ attributes must be declared fields (the privacy gate drops others).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._internal import debug, internal_errors
-from .capture import session
-from .capture.record import MetricPoints
-from .schema import MetricSpec
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .schema import MetricSpec
+
+#: Imported only by a run that records; until then points have nowhere to go (see
+#: ``otel_cli_telemetry._session``), and an off run imports nothing for its instruments.
+_SESSION = "otel_cli_telemetry.capture.session"
+
+
+def debug(message: str, *args: Any) -> None:
+    """``_internal.debug``, imported when there is something to say."""
+    from ._internal import debug as say
+
+    say(message, *args)
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
 
@@ -32,12 +43,15 @@ def _valid_name(name: object) -> bool:
 
 MAX_POINTS_PER_METRIC = 1000
 
-_registry: dict[str, MetricSpec] = {}
+#: name -> (kind, unit, description) of every valid instrument created in this process.
+_registry: dict[str, tuple[str, str, str]] = {}
 
 
 def registered() -> tuple[MetricSpec, ...]:
     """Every instrument created in this process, for ``schema``."""
-    return tuple(_registry.values())
+    from .schema import MetricSpec
+
+    return tuple(MetricSpec(name, *spec) for name, spec in _registry.items())
 
 
 class _Instrument:
@@ -49,11 +63,17 @@ class _Instrument:
         self.description = description
         self.valid = _valid_name(name)
         if self.valid:
-            _registry.setdefault(name, MetricSpec(name, self.kind, unit, description))
+            _registry.setdefault(name, (self.kind, unit, description))
         else:
             debug("invalid metric name %r: its points are discarded", name)
 
     def _record(self, value: float, attributes: Mapping[str, Any] | None) -> None:
+        session = sys.modules.get(_SESSION)
+        if session is None:
+            return
+        from ._internal import internal_errors
+        from .capture.record import MetricPoints
+
         with internal_errors(f"{self.kind} {self.name}"):
             started = time.perf_counter_ns()
             record = session.current()

@@ -26,6 +26,9 @@ from .gate.state import installation_id, read_installation_id
 from .privacy.allowlist import redact_record
 from .privacy.scrub import default_scrubber
 
+#: ``cli.installation.id`` in a debug or log-file record made before any run created the id.
+NO_INSTALLATION_ID = "(not created yet)"
+
 
 def connect(settings: Settings) -> None:
     """Route this process's finished records through :func:`run`, and import now what the
@@ -63,7 +66,11 @@ def run(
 
     sending = settings.send and session.sink is None
     paths = settings.paths
-    install_id = installation_id(paths) if sending else (read_installation_id(paths) or "")
+    # A run that records nothing to send (debug print, log file) never creates the id: it
+    # shows the existing one, or says there is none yet rather than an empty string.
+    install_id = (
+        installation_id(paths) if sending else (read_installation_id(paths) or NO_INSTALLATION_ID)
+    )
     data: dict[str, Any] = payload.build(
         record, settings, exit_code, error_type, end_ns, install_id
     )

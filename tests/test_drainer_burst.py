@@ -84,6 +84,9 @@ def test_one_drainer_serves_a_session_of_commands_then_leaves(cli_env: dict[str,
             assert isinstance(exit_entry["cpu_ms_per_record"], float)
             spans = command_spans(rx.spans(), APP)
             assert len({s["span_id"] for s in spans}) == 5 == len(spans)
+            doctor = admin(APP, ["doctor"], env).stdout.decode()
+            assert "last drainer: 5 record(s) in" in doctor
+            assert "ms per record" in doctor
         finally:
             kill_drainers(root)
 
@@ -111,6 +114,10 @@ def test_commands_in_parallel_never_see_two_drainers(cli_env: dict[str, str]) ->
 
 
 def test_a_lingering_drainer_leaves_when_telemetry_is_disabled(cli_env: dict[str, str]) -> None:
+    from otel_cli_telemetry.delivery.drainer import CONSENT_DENIED
+    from otel_cli_telemetry.gate.state import DENIED
+
+    assert CONSENT_DENIED == DENIED
     with OtlpHttpReceiver() as rx:
         env = app_env(cli_env, APP, rx.endpoint, **{LINGER: "120"})
         root = state_dir(env, APP)
@@ -141,5 +148,27 @@ def test_a_lingering_drainer_leaves_when_the_endpoint_fails(cli_env: dict[str, s
             assert len(spool_files(env, APP)) == 1, "kept for later (at-least-once)"
             (exit_entry,) = exits(env)
             assert exit_entry["stopped"] == "failed"
+        finally:
+            kill_drainers(root)
+
+
+def test_flush_does_not_wait_for_a_lingering_drainer(cli_env: dict[str, str]) -> None:
+    """The drainer holds the lock while it lingers; ``flush`` is done once the spool is."""
+    with OtlpHttpReceiver() as rx:
+        env = app_env(cli_env, APP, rx.endpoint, **{LINGER: "120"})
+        root = state_dir(env, APP)
+        try:
+            assert run_app("click_app.py", ["deploy"], env).returncode == 0
+            assert wait_until(lambda: len(command_spans(rx.spans(), APP)) == 1)
+            assert drainer_pids(root), "lingering"
+            assert run_app("click_app.py", ["deploy"], env).returncode == 0  # spooled
+            result = admin(APP, ["flush", "--timeout", "100"], env, timeout=60)
+            assert result.returncode == 0, result
+            assert result.stdout in (
+                b"The running drainer delivered everything; 0 waiting.\n",
+                b"Nothing to deliver.\n",
+            )
+            assert spool_files(env, APP) == []
+            assert len(command_spans(rx.spans(), APP)) == 2
         finally:
             kill_drainers(root)

@@ -20,7 +20,7 @@ cecli's promises, and how each is kept here:
   Never code, file contents, chat messages, keys or personal info.
 - A random uuid4 installation id, made on first use.
 
-Run: ``python examples/cecli/pairprog.py --analytics --message "add a test" app.py``.
+Run: ``.venv/bin/python examples/cecli/pairprog.py --analytics --message "add a test" FILE``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ What the chapter asks for, and where it is here:
   detached background process runs ``git --version`` and rewrites it for later runs. The
   first run after a refresh is due sends no version rather than wait for git.
 
-Run: ``python examples/clig/repoctl.py sync --remote origin --dry-run``.
+Run: ``.venv/bin/python examples/clig/repoctl.py sync --remote origin --dry-run``.
 """
 
 from __future__ import annotations

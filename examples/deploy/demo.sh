@@ -20,8 +20,17 @@ run deploy --stage dev --fail quota 2>/dev/null
 run deploy --no-such-flag 2>/dev/null
 run exit 3
 echo
-echo "== Debug mode prints the exact record (and sends nothing)"
-DEPLOYCTL_TELEMETRY_DEBUG=1 "$PY" examples/deploy/deployctl.py stage list 2>&1 >/dev/null | cut -c1-400
+echo "== Debug mode prints the exact record on stderr (one JSON line; indented here) and sends nothing"
+DEPLOYCTL_TELEMETRY_DEBUG=1 "$PY" examples/deploy/deployctl.py stage list 2>&1 >/dev/null | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    label, sep, record = line.partition("] {")
+    if not sep:
+        print(line, end="")
+        continue
+    print(label + "]")
+    print(json.dumps(json.loads("{" + record), indent=2, sort_keys=True))
+'
 echo
 echo "== Why is it on?"
 "$PY" examples/deploy/deployctl.py telemetry status
@@ -29,4 +38,5 @@ echo
 echo "== What this machine recorded"
 "$PY" -m otel_cli_telemetry --app deployctl report
 echo
-echo "To send to a collector instead: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 $PY examples/deploy/deployctl.py deploy"
+echo "To send to a collector instead (one on this machine: collector/README.md, \"Run it on your machine\"):"
+echo "  DEPLOYCTL_TELEMETRY=1 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 $PY examples/deploy/deployctl.py deploy"

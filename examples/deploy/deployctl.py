@@ -6,7 +6,7 @@ removed, the durations of its build, upload and update phases, the bytes uploade
 infrastructure changed. ``MANTIL_NO_EVENTS`` (here ``DEPLOYCTL_NO_EVENTS``) turns it off, and
 credentials typed on the command line never leave the machine.
 
-Run it: ``python examples/deploy/deployctl.py deploy --stage dev``; see what it recorded:
+Run it: ``.venv/bin/python examples/deploy/deployctl.py deploy --stage dev``; see what it recorded:
 ``otel-cli-telemetry --app deployctl report``.
 """
 

@@ -14,6 +14,11 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
 fi
 STAMP="$VENV/.built-from"
+# One build at a time (two test workers may ask at once): the second waits, then finds the
+# stamp fresh.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
 want=$(printf '%s\n%s\n%s\n' "$ROOT" "$("$PYTHON" -c 'import sys; print(sys.version)')" \
     "$(cat "$REQS" "$ROOT/pyproject.toml")" | cksum)
 if [ -x "$VENV/bin/opentelemetry-instrument" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then

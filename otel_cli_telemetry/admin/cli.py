@@ -58,6 +58,11 @@ def flush(settings: Settings, timeout_s: float) -> tuple[str, int]:
         dropped += report.dropped
         if not report.locked_out or time.time() >= deadline:
             break
+        if not spool.count(settings.paths):
+            # The detached drainer (it lingers between commands) took everything: done.
+            if tty:
+                sys.stderr.write("\n")
+            return "The running drainer delivered everything; 0 waiting.", 0
         time.sleep(0.1)  # a drainer holds the lock: it is delivering; wait our turn
     if tty:
         sys.stderr.write("\n")
@@ -103,16 +108,22 @@ def doctor(settings: Settings) -> tuple[str, int]:
     """Test the endpoint with an empty OTLP export; (text, exit code).
 
     Reports reachability, TLS (plain, system store or custom CA), auth (a 401/403 hint),
-    latency, and the state of the breaker and the spool. Never raises.
+    latency, and the state of the breaker and the spool. Exit 1 also when the log file
+    (``<APP>_TELEMETRY_LOG``) cannot be written. Never raises.
     """
     import os
 
+    from .._files import why_not_appendable
     from ..delivery.breaker import DeliveryState
     from ..delivery.lock import held_by_someone
     from ..delivery.transport import OK, make_transport, request_timeout
     from ..handoff import spool
 
     lines = [control.status(settings), ""]
+    # A log file that cannot be written is a problem the doctor found (status names it).
+    log_broken = 0
+    if settings.log_path is not None and why_not_appendable(settings.log_path) is not None:
+        log_broken = 1
     breaker = DeliveryState.load(settings.paths)
     if breaker.is_open(endpoint=settings.endpoint):
         state = f"open for {int(breaker.open_until - time.time())} s more"
@@ -127,9 +138,14 @@ def doctor(settings: Settings) -> tuple[str, int]:
         f"{spool.pending_drops(settings.paths)} drop(s) not yet reported; "
         f"drainer {'running' if held_by_someone(settings.paths.lock_file) else 'idle'}",
     ]
+    from ..delivery.drainer import last_run_cost
+
+    cost = last_run_cost(settings.paths)
+    if cost:
+        tail.append(f"  {cost}")
     if settings.endpoint is None:
         lines.append("endpoint: none configured; nothing is sent (local history only).")
-        return "\n".join(lines + tail), 0
+        return "\n".join(lines + tail), log_broken
     try:
         transport = make_transport(settings.options.endpoint, settings.protocol)
         urls = getattr(transport, "urls", {})
@@ -164,7 +180,7 @@ def doctor(settings: Settings) -> tuple[str, int]:
             + (f" Hint: {hint}{'' if hint.endswith('?') else '.'}" if hint else "")
         )
         code = 1
-    return "\n".join(lines + tail), code
+    return "\n".join(lines + tail), code or log_broken
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from .._files import read_json
+from .._files import read_json, why_not_appendable
 from ..config import (
     LAUNCHER_MARKER,
     InitOptions,
@@ -121,6 +121,16 @@ def _effective(settings: Settings) -> str:
     return f"Telemetry is now {on} (decided by: {fresh.decided_by})."
 
 
+def _log_file(path: str | None) -> str:
+    """The log file, and why it cannot be written if so (appends fail silently at run time)."""
+    if path is None:
+        return "none"
+    problem = why_not_appendable(path)
+    if problem is None:
+        return path
+    return f"{path}: CANNOT be written ({problem}); no record is logged"
+
+
 def _protocol_line(settings: Settings) -> str:
     used = delivery_protocol(settings.protocol)
     if used != settings.protocol:
@@ -146,7 +156,7 @@ def status(settings: Settings) -> str:
         f"  service:    {settings.service_name}",
         f"  ci:         {settings.ci or 'no'}",
         f"  debug:      {'on: records printed on stderr, none sent' if settings.debug else 'off'}",
-        f"  log file:   {settings.log_path or 'none'}",
+        f"  log file:   {_log_file(settings.log_path)}",
         f"  state dir:  {settings.paths.root}",
         f"  installation id: {read_installation_id(settings.paths) or '(not created)'}",
         f"  schema version:  {settings.schema.version}",
@@ -174,10 +184,12 @@ def status(settings: Settings) -> str:
         lines.append("  OpenTelemetry variables not honoured as set:")
         lines.extend(f"    - {problem}" for problem in problems)
     prefix = env_prefix(settings.app)
-    lines.append(
-        f"  change: `{settings.app} telemetry enable|disable`, {prefix}_TELEMETRY=0|1, "
-        "DO_NOT_TRACK=1"
+    # A CLI run under opentelemetry-instrument has no `telemetry` subcommand of ours.
+    launched = os.path.exists(os.path.join(settings.paths.root, LAUNCHER_MARKER))
+    command = (
+        f"otel-cli-telemetry --app {settings.app}" if launched else f"{settings.app} telemetry"
     )
+    lines.append(f"  change: `{command} enable|disable`, {prefix}_TELEMETRY=0|1, DO_NOT_TRACK=1")
     return "\n".join(lines)
 
 

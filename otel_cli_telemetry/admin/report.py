@@ -58,7 +58,7 @@ def render(app: str, records: Iterable[dict[str, Any]]) -> str:
         f"{app}: {total} command(s) recorded on this machine, {span}",
         f"failure rate {failed_total / total:.0%}",
         "",
-        f"{'command':<22}{'runs':>6}{'failed':>8}{'fail %':>8}{'p50':>10}{'p95':>10}  runs",
+        f"{'command':<22}{'runs':>6}{'failed':>8}{'fail %':>8}{'p50':>10}{'p95':>10}",
     ]
     most = max(len(v) for v in rows.values())
     for command, values in sorted(rows.items(), key=lambda kv: (-len(kv[1]), kv[0])):

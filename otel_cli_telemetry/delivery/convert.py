@@ -99,10 +99,15 @@ def _time(value: Any, what: str) -> int:
     return value
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_SCALARS = (str, bool, float)
+
+
 def _primitive(value: Any) -> bool:
-    return isinstance(value, (str, bool, int, float)) and (
-        not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value < 2**63
-    )
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    return kind is int and _INT64_MIN <= value <= _INT64_MAX
 
 
 def clean_attributes(value: Any) -> dict[str, Any]:
@@ -110,19 +115,23 @@ def clean_attributes(value: Any) -> dict[str, Any]:
 
     The encoders log (to the host's stderr, when delivering in-process) and skip anything
     else; the privacy layer already wrote only such values, so this only guards against a
-    damaged or hand-edited spool file.
+    damaged or hand-edited spool file. (Exact types: what ``json.loads`` makes; it runs for
+    every attribute the drainer delivers, so it is written for speed.)
     """
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return {}
     clean: dict[str, Any] = {}
     for key, item in value.items():
-        if not isinstance(key, str):
+        if type(key) is not str:
             continue
-        if _primitive(item) or (
-            isinstance(item, list)
-            and all(_primitive(x) for x in item)
-            and len({type(x) for x in item}) <= 1
-        ):
+        kind = type(item)
+        if kind is list:
+            homogeneous = not item or (
+                len({type(x) for x in item}) == 1 and all(_primitive(x) for x in item)
+            )
+            if homogeneous:
+                clean[key] = item
+        elif kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX):
             clean[key] = item
     return clean
 
@@ -288,9 +297,14 @@ class HistogramState:
         self.max = max(self.max, other.max)
 
 
-def series_key(attributes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def series_key(attributes: dict[str, Any]) -> Any:
     """A hashable, order-free identity for an attribute set (a resource, a series)."""
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
+    try:
+        return frozenset(attributes.items())
+    except TypeError:  # a list value: hash its items as a tuple
+        return frozenset(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()
+        )
 
 
 _key = series_key

@@ -217,11 +217,17 @@ def _wait_for_records(paths: Paths, deadline: float, idle_s: float, poll_s: floa
                 return True
 
 
+#: ``gate.state.DENIED``: the state file's consent after ``disable`` (delivery reads the
+#: file, it does not import the gate; tests/test_drainer_burst.py checks the two agree).
+CONSENT_DENIED = "denied"
+
+
 def _telemetry_disabled(paths: Paths) -> bool:
     """Whether the user turned telemetry off with ``disable`` since we started."""
-    from ..gate.state import DENIED, State
+    from .._files import read_json
 
-    return State.load(paths).consent == DENIED
+    state = read_json(paths.state_file)
+    return isinstance(state, dict) and state.get("consent") == CONSENT_DENIED
 
 
 def _drain_locked(
@@ -769,6 +775,29 @@ def _parse_args(argv: list[str]) -> _Args:
     if not args.app or not args.state_dir:
         raise ValueError("--app and --state-dir are required")
     return args
+
+
+def last_run_cost(paths: Paths) -> str | None:
+    """The last detached drainer's own account of its cost (for ``doctor``), if any."""
+    for name in (paths.delivery_log, paths.delivery_log + ".1"):
+        try:
+            with open(name, "rb") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        for raw in reversed(lines):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("outcome") == "exit":
+                per = entry.get("cpu_ms_per_record")
+                each = f", {per} ms per record" if per is not None else ""
+                return (
+                    f"last drainer: {entry.get('records', 0)} record(s) in "
+                    f"{entry.get('wall_s', '?')} s, {entry.get('cpu_ms', '?')} ms CPU in all{each}"
+                )
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
