@@ -26,7 +26,7 @@ STEP := bash -c 'name=$$1; shift; start=$$(date +%s); echo "==> $$name" >&2; \
 	else rc=$$?; echo "==> $$name: FAILED (exit $$rc) after $$(( $$(date +%s) - start )) s" >&2; \
 	exit $$rc; fi' step
 
-.PHONY: demo test test-python prepare lint bench collector tools \
+.PHONY: demo test test-python prepare lint bench collector collector-test tools \
 	compat instrument-venv dist clean
 
 $(STAMP): pyproject.toml
@@ -41,6 +41,19 @@ demo: $(STAMP)
 
 collector:
 	@$(STEP) "go: collector (collector/build.sh)" bash collector/build.sh >/dev/null
+
+# The Go checks of our collector modules (normalizer processor, ingestguard extension): vet,
+# unit tests (incl. the SDK scrub vectors and the shipped allowlist), and a bounded fuzz run
+# of each fuzz target.
+GO ?= PATH="$$PATH:/usr/local/go/bin" go
+collector-test:
+	cd collector/normalizer && $(GO) vet ./... && $(GO) test ./... \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeTraces$$' -fuzztime=12s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzNormalizeMetrics$$' -fuzztime=5s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzScrubText$$' -fuzztime=5s .
+	cd collector/ingestguard && $(GO) vet ./... && $(GO) test ./... \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckProto$$' -fuzztime=10s . \
+	  && $(GO) test -run='^$$' -fuzz='^FuzzCheckJSON$$' -fuzztime=5s .
 
 tools:
 	@$(STEP) "go: prometheus, telemetrygen, jaeger (collector/install-test-tools.sh)" \
@@ -75,7 +88,7 @@ lint: $(STAMP)
 # (pip is mostly network; lint needs the venv first) overlap. Go's module and build caches
 # are safe for concurrent builds.
 prepare: $(STAMP)
-	@$(MAKE) --no-print-directory -j5 collector tools lint compat instrument-venv
+	@$(MAKE) --no-print-directory -j5 collector collector-test tools lint compat instrument-venv
 
 # The suite without the collector tests (so without the Go builds). The venvs the fixtures
 # would otherwise make are made first: two workers must not race for them.

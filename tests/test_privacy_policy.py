@@ -134,7 +134,7 @@ def test_schema_collector_allowlist(cli_env: dict[str, str]) -> None:
     except ImportError:
         pytest.skip("schema_collector.render_collector_allowlist is not there yet")
     text = _deployctl(cli_env, "telemetry", "schema", "--format", "collector")
-    assert "transform/allowlist" in text
+    assert "  normalizer:" in text
     for key in DEPLOYCTL_FIELDS:
         assert key in text
 

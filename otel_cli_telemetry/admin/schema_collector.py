@@ -2,218 +2,132 @@
 
 :func:`render_collector_allowlist` turns a :class:`~otel_cli_telemetry.schema.Schema` into the
 YAML text of a collector config fragment, merged after ``collector/config.yaml`` with a second
-``--config``. It defines two processors that ``config.yaml`` already places in its pipelines:
+``--config``. It configures the ``normalizer`` processor (``collector/normalizer/``, part of
+the bundled distribution) that ``config.yaml`` places in every ingest pipeline: the processor
+rebuilds each request from this allowlist, keeping per resource, span, phase and metric point
+only the declared keys whose value has the declared OTLP ``type`` and ``kind`` (the same kinds
+the SDK enforces), only the declared metrics with the declared type, and units and
+descriptions from here rather than from the client.
 
-``transform/allowlist``
-    Resource, span and data-point attributes are cut down to the schema's keys (OTTL
-    ``keep_keys``); scope attributes are emptied; a value that is not a string, number,
-    boolean or list is dropped, and so is a list with a secret in it; every string that can
-    reach a backend (attribute values, span names, scope names) has the secret patterns
-    masked; strings are truncated to the SDK's own limit. Metric descriptions and units are
-    set from the schema, so a client cannot smuggle text through them.
-``filter/allowlist``
-    Metrics whose name the schema does not declare, or whose type does not match its
-    declaration, are dropped.
-
-The secret patterns are the SDK's own (``privacy.scrub.SECRET_PATTERNS``: name, RE2 regex,
-placeholder), so client- and server-side scrubbing mask the same things. The text is built
-by hand (no PyYAML at run time): every OTTL statement is one single-quoted YAML scalar, and
-``$`` is doubled because the collector's config resolver treats ``$$`` as a literal ``$``.
+The text comes from :meth:`Schema.as_dict` (every attribute with its ``kind`` and ``type``).
+A bare description string (a schema from before kinds, or a field declared without one) is
+an implicit identifier: ``{"kind": "identifier", "type": "any"}``, as the SDK treats it.
+The text is built by hand (no PyYAML at run time); every string is a double-quoted scalar
+with ``$`` doubled, because the collector's config resolver treats ``$$`` as a literal ``$``.
 This module is pure and imports nothing heavy; it runs in ``otel-cli-telemetry schema``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
+from typing import Any
 
-from ..schema import (
-    BUILTIN_PHASE_ATTRIBUTES,
-    COMMAND_DURATION_METRIC,
-    Schema,
-)
+from ..schema import BUILTIN_METRIC_ATTRIBUTES, BUILTIN_PHASE_ATTRIBUTES, Schema
 
-#: The SDK truncates strings to this length (privacy.allowlist.MAX_STRING_LENGTH).
-MAX_STRING_LENGTH = 1024
+#: The instrumentation scope the SDK's records carry (delivery/convert.py).
+SCOPE_NAME = "otel_cli_telemetry"
 
+#: What the SDK caps (privacy.kinds.MAX_LIST_LENGTH); the collector enforces the same.
+MAX_ARRAY_LENGTH = 64
 
-def secret_patterns() -> tuple[tuple[str, str, str], ...]:
-    """The SDK's own secret patterns: (name, RE2-compatible regex, placeholder)."""
-    from ..privacy.scrub import secret_patterns as rule_patterns
+#: The metric kinds of the SDK and the OTLP shape the collector expects for each.
+METRIC_TYPES = {"counter": "counter", "histogram": "histogram"}
 
-    return rule_patterns()
+_IMPLICIT = {"kind": "identifier", "type": "any"}
 
 
-def replacement(regex: str, placeholder: str) -> str:
-    """The Go ``regexp`` replacement for one pattern, by the SDK's convention.
-
-    Group 1, when present, is a prefix kept verbatim and group 2 a suffix kept verbatim;
-    the rest of the match becomes the placeholder (``${1}<redacted>${2}``).
-    """
-    import re
-
-    groups = re.compile(regex, re.ASCII).groups
-    literal = placeholder.replace("$", "$$")
-    return ("${1}" if groups >= 1 else "") + literal + ("${2}" if groups >= 2 else "")
-
-
-def any_secret_regex(patterns: Sequence[tuple[str, str, str]]) -> str:
-    """One RE2 regex matching wherever any of ``patterns`` matches (for detection only)."""
-    parts = []
-    for _, regex, _ in patterns:
-        if regex.startswith("(?i)"):
-            parts.append("(?i:" + regex[4:] + ")")
-        else:
-            parts.append("(?:" + regex + ")")
-    return "|".join(parts)
-
-
-def render_collector_allowlist(
-    schema: Schema, patterns: Sequence[tuple[str, str, str]] | None = None
-) -> str:
+def render_collector_allowlist(schema: Schema) -> str:
     """The YAML text of the collector config fragment that enforces ``schema``.
 
-    ``patterns`` defaults to :func:`secret_patterns`. The output is deterministic (sorted
-    keys), so a shipped copy can be compared byte for byte with a fresh rendering.
+    The output is deterministic (sorted keys), so a shipped copy can be compared byte for
+    byte with a fresh rendering.
     """
-    pats = tuple(patterns) if patterns is not None else secret_patterns()
-    span_keys = sorted(schema.span_attributes | frozenset(BUILTIN_PHASE_ATTRIBUTES))
-    resource_keys = sorted(schema.resource_attributes)
-    point_keys = sorted(schema.metric_attributes)
-    metrics = _declared_metrics(schema)
+    data = schema.as_dict()
+    span = _fields(data["span_attributes"])
+    phase = _fields(data.get("phase_attributes") or _subset(span, _phase_keys(schema)))
+    points = _fields(
+        data.get("metric_point_attributes") or _subset(span, sorted(schema.metric_attributes))
+    )
+    resource = _fields(data["resource_attributes"])
+    metrics = data["metrics"]
+    assert isinstance(metrics, Mapping)
 
-    out: list[str] = [
+    out = [
         f"# Collector allowlist for app {_q(schema.app)}, schema version {schema.version}.",
         "# GENERATED by otel_cli_telemetry.admin.schema_collector.render_collector_allowlist",
         "# from the SDK schema (built-in fields + the app's declared fields and metrics): do not",
         "# edit.",
         "# Regenerate: collector/generate-allowlist.py, or otel-cli-telemetry --app APP schema"
-        " --format collector.",
+        " --format collector. The normalizer processor keeps only what is listed here.",
         "# Use: otelcol --config config.yaml --config allowlist.yaml"
         " --config overlays/<backend>.yaml",
-        "# Secret patterns: " + ", ".join(name for name, _, _ in pats) + ".",
         "processors:",
-        "  transform/allowlist:",
-        "    # propagate: a statement that fails drops the request instead of letting it through",
-        "    error_mode: propagate",
-        "    trace_statements:",
+        "  normalizer:",
+        f"    app: {_q(schema.app)}",
+        f"    scope_names: [{_q(SCOPE_NAME)}]",
+        f"    max_array_length: {MAX_ARRAY_LENGTH}",
     ]
-    out += _group(
-        "resource", _attribute_statements("resource", "resource.attributes", resource_keys, pats)
-    )
-    out += _group("scope", _scope_statements(pats))
-    span = _attribute_statements("span", "span.attributes", span_keys, pats)
-    span += _string_statements("span.name", pats)
-    out += _group("span", span)
-    out.append("    metric_statements:")
-    out += _group(
-        "resource", _attribute_statements("resource", "resource.attributes", resource_keys, pats)
-    )
-    out += _group("scope", _scope_statements(pats))
-    metric_stmts = []
-    for name, (_, unit, description) in metrics.items():
-        metric_stmts.append(
-            f"set(metric.description, {_ottl(description)}) where metric.name == {_ottl(name)}"
-        )
-        metric_stmts.append(f"set(metric.unit, {_ottl(unit)}) where metric.name == {_ottl(name)}")
-    out += _group("metric", metric_stmts)
-    out += _group(
-        "datapoint", _attribute_statements("datapoint", "datapoint.attributes", point_keys, pats)
-    )
-    out += [
-        "  filter/allowlist:",
-        "    error_mode: propagate",
-        "    metric_conditions:",
-        "      # a metric the schema does not declare",
-        "      - "
-        + _yaml("not (" + " or ".join(f"metric.name == {_ottl(n)}" for n in metrics) + ")"),
-        "      # a declared metric of another type than declared",
-    ]
-    for name, (kind, _, _) in metrics.items():
-        mtype = "METRIC_DATA_TYPE_HISTOGRAM" if kind == "histogram" else "METRIC_DATA_TYPE_SUM"
-        out.append("      - " + _yaml(f"metric.name == {_ottl(name)} and metric.type != {mtype}"))
+    out += _field_block("resource_attributes", resource)
+    out += _field_block("span_attributes", span)
+    out += _field_block("phase_attributes", phase)
+    out += _field_block("metric_attributes", points)
+    out.append("    metrics:")
+    for name in sorted(metrics):
+        spec = metrics[name]
+        kind = str(spec["kind"])
+        if kind not in METRIC_TYPES:
+            raise ValueError(f"metric {name!r}: unknown kind {kind!r}")
+        out.append(f"      {_q(name)}:")
+        out.append(f"        type: {_q(METRIC_TYPES[kind])}")
+        out.append(f"        unit: {_q(str(spec.get('unit', '')))}")
+        out.append(f"        description: {_q(str(spec.get('description', '')))}")
+        attributes = [a for a in spec.get("attributes", ()) if a in points]
+        if attributes:
+            out.append(f"        attributes: [{', '.join(_q(a) for a in attributes)}]")
     return "\n".join(out) + "\n"
 
 
-def _declared_metrics(schema: Schema) -> dict[str, tuple[str, str, str]]:
-    """name -> (kind, unit, description), the built-in duration metric first."""
-    metrics = {COMMAND_DURATION_METRIC: ("histogram", "s", "duration of each command")}
-    for spec in sorted(schema.metrics, key=lambda m: m.name):
-        if spec.kind not in ("counter", "histogram"):
-            raise ValueError(f"metric {spec.name!r}: unknown kind {spec.kind!r}")
-        metrics.setdefault(spec.name, (spec.kind, spec.unit, spec.description))
-    return metrics
+def _phase_keys(schema: Schema) -> list[str]:
+    return sorted(frozenset(BUILTIN_PHASE_ATTRIBUTES) | frozenset(schema.fields))
 
 
-def _attribute_statements(
-    context: str, target: str, keys: Sequence[str], pats: Sequence[tuple[str, str, str]]
-) -> list[str]:
-    """Keep only ``keys``; drop values of other types and lists with a secret; mask strings."""
-    cache = f"{context}.cache"
-    stmts = [f"keep_keys({target}, [{', '.join(_ottl(k) for k in keys)}])"]
-    # A list is stringified into the cache, the secret patterns are masked there, and a list
-    # whose text changed is dropped whole (OTTL cannot rewrite list elements in place).
-    for key in keys:
-        value = f"{target}[{_ottl(key)}]"
-        stmts.append(f"set({cache}[{_ottl(key)}], String({value})) where IsList({value})")
-    stmts.append(
-        f'replace_all_patterns({cache}, "value", {_ottl(any_secret_regex(pats))}, "<secret>")'
-    )
-    for key in keys:
-        value = f"{target}[{_ottl(key)}]"
-        scalar = f"IsString({value}) or IsBool({value}) or IsInt({value}) or IsDouble({value})"
-        stmts.append(
-            f"delete_key({target}, {_ottl(key)}) where not ({scalar} or IsList({value}))"
-            f" or (IsList({value}) and {cache}[{_ottl(key)}] != String({value}))"
-        )
-    stmts += _mask_statements("replace_all_patterns", target, pats, mode="value")
-    stmts.append(f"truncate_all({target}, {MAX_STRING_LENGTH})")
-    return stmts
+def _subset(fields: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
+    return {key: fields[key] for key in keys if key in fields}
 
 
-def _scope_statements(pats: Sequence[tuple[str, str, str]]) -> list[str]:
-    stmts = ['delete_matching_keys(scope.attributes, ".*")']
-    stmts += _string_statements("scope.name", pats)
-    stmts += _string_statements("scope.version", pats)
-    return stmts
+def _fields(raw: object) -> dict[str, dict[str, Any]]:
+    """Each attribute's ``{type, kind, values}`` (a bare description: implicit identifier)."""
+    assert isinstance(raw, Mapping)
+    out: dict[str, dict[str, Any]] = {}
+    for key, spec in raw.items():
+        if isinstance(spec, Mapping) and "kind" in spec:
+            entry: dict[str, Any] = {"type": str(spec["type"]), "kind": str(spec["kind"])}
+            if spec.get("values"):
+                entry["values"] = [str(v) for v in spec["values"]]
+        else:
+            entry = dict(_IMPLICIT)
+        out[str(key)] = entry
+    return out
 
 
-def _string_statements(target: str, pats: Sequence[tuple[str, str, str]]) -> list[str]:
-    stmts = _mask_statements("replace_pattern", target, pats)
-    stmts.append(
-        f"set({target}, Substring({target}, 0, {MAX_STRING_LENGTH})) where Len({target}) > "
-        f"{MAX_STRING_LENGTH}"
-    )
-    return stmts
-
-
-def _mask_statements(
-    func: str, target: str, pats: Sequence[tuple[str, str, str]], mode: str | None = None
-) -> list[str]:
-    mode_arg = f"{_ottl(mode)}, " if mode else ""
-    return [
-        f"{func}({target}, {mode_arg}{_ottl(regex)}, {_ottl(replacement(regex, placeholder))})"
-        for _, regex, placeholder in pats
-    ]
-
-
-def _group(context: str, statements: Iterable[str]) -> list[str]:
-    lines = [f"      - context: {context}", "        statements:"]
-    lines += [f"          - {_yaml(s)}" for s in statements]
+def _field_block(name: str, fields: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    if not fields:
+        return [f"    {name}: {{}}"]
+    lines = [f"    {name}:"]
+    for key in sorted(fields):
+        spec = fields[key]
+        parts = [f"type: {_q(spec['type'])}", f"kind: {_q(spec['kind'])}"]
+        if "values" in spec:
+            parts.append(f"values: [{', '.join(_q(v) for v in spec['values'])}]")
+        lines.append(f"      {_q(key)}: {{{', '.join(parts)}}}")
     return lines
 
 
-def _ottl(text: str) -> str:
-    """An OTTL string literal (Go escape syntax, which JSON's is a subset of)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _q(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A double-quoted YAML scalar (JSON string syntax), ``$`` escaped for the resolver."""
+    return json.dumps(text, ensure_ascii=False).replace("$", "$$")
 
 
-def _yaml(statement: str) -> str:
-    """One OTTL statement as a single-quoted YAML scalar, ``$`` escaped for the resolver."""
-    if "\n" in statement or "\r" in statement:
-        raise ValueError("an OTTL statement must be one line")
-    return "'" + statement.replace("$", "$$").replace("'", "''") + "'"
+# Kept for callers of the previous OTTL-based generator: the built-in point dimensions.
+BUILTIN_POINT_ATTRIBUTES = BUILTIN_METRIC_ATTRIBUTES

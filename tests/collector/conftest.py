@@ -222,7 +222,28 @@ class Collector:
                 return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far, from /proc/<pid>/stat."""
+        assert self.proc is not None
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def telemetry_metrics(self) -> str:
+        """The collector's own metrics (Prometheus text) from its telemetry endpoint."""
+        url = f"http://127.0.0.1:{self.ports['telemetry']}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
     # --- what left the collector (file overlay) -----------------------------------------
+    def raw_bytes(self) -> bytes:
+        """The file exporter's output, undecoded (to check it is valid UTF-8)."""
+        assert self.file_path is not None, "start the collector with the file overlay"
+        try:
+            return self.file_path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
     def raw_output(self) -> str:
         assert self.file_path is not None, "start the collector with the file overlay"
         try:
@@ -232,7 +253,15 @@ class Collector:
 
     def records(self) -> list[dict[str, Any]]:
         """Every OTLP JSON request the file exporter wrote, decoded."""
-        return [json.loads(line) for line in self.raw_output().splitlines() if line.strip()]
+        out = []
+        for number, line in enumerate(self.raw_output().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except RecursionError:
+                pytest.fail(f"output line {number} nests too deep to parse: a deep value got out")
+        return out
 
     def spans(self) -> list[dict[str, Any]]:
         """Flattened spans: name, kind, attributes, resource, scope, events, links, status."""

@@ -339,7 +339,14 @@ exporters:
     assert "user.name" not in raw
     deploy = next(s for s in spans if s["name"] == "deployctl deploy")
     attrs = {a["key"]: a["value"] for a in deploy["attributes"]}
-    assert attrs["deploy.change"] == {"stringValue": "token <github-token>"}
+    # "token ghp_..." fails the field's kind: the normalizer sends the kind's placeholder
+    yaml = pytest.importorskip("yaml")
+    allowlist = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "collector" / "allowlist.yaml").read_text()
+    )
+    kind = allowlist["processors"]["normalizer"]["span_attributes"]["deploy.change"]["kind"]
+    placeholder = {"identifier": "<redacted>", "enum": "<other>"}[kind]
+    assert attrs["deploy.change"] == {"stringValue": placeholder}
     children = [s for s in spans if s.get("parentSpanId") == deploy["spanId"]]
     assert sorted(s["name"] for s in children) == ["build", "upload"]
     assert collector.alive()

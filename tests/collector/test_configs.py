@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ DEPLOYCTL_METRIC_SHAPES = {
 }
 
 
-def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
+def _example_declarations() -> tuple[dict[str, object], tuple[MetricSpec, ...]]:
     """FIELDS and METRICS of the example, read the way generate-allowlist.py reads them."""
     spec = importlib.util.spec_from_file_location(
         "generate_allowlist", COLLECTOR / "generate-allowlist.py"
@@ -57,9 +58,40 @@ def _example_declarations() -> tuple[dict[str, str], tuple[MetricSpec, ...]]:
     return fields, metrics
 
 
+def test_generator_reads_typed_field_declarations(tmp_path: Path) -> None:
+    """FIELDS written with the SDK's kind constructors are read without running the app."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_allowlist", COLLECTOR / "generate-allowlist.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = tmp_path / "app.py"
+    source.write_text(
+        "import otel_cli_telemetry as telemetry\n"
+        "from otel_cli_telemetry.privacy.kinds import Integer\n"
+        "FIELDS = {\n"
+        "    'a.count': Integer('a count'),\n"
+        "    'a.mode': telemetry.Enum('a mode', values=['x', 'y'], many=True),\n"
+        "    'a.note': 'a description',\n"
+        "}\n"
+        "raise SystemExit('the app must not run')\n",
+        encoding="utf-8",
+    )
+    fields, metrics = module.declarations(source)
+    assert fields == {
+        "a.count": {"kind": "integer", "description": "a count"},
+        "a.mode": {"kind": "enum", "description": "a mode", "values": ["x", "y"], "many": True},
+        "a.note": "a description",
+    }
+    assert metrics == ()
+
+
 def test_example_declares_what_the_issue_says() -> None:
     fields, metrics = _example_declarations()
-    assert fields == DEPLOYCTL_FIELDS
+    # the keys (declarations may be descriptions or typed kinds, read as dicts)
+    assert set(fields) == set(DEPLOYCTL_FIELDS)
     assert {(m.name, m.kind, m.unit) for m in metrics} == DEPLOYCTL_METRIC_SHAPES
 
 
@@ -72,20 +104,45 @@ def test_shipped_allowlist_is_generated_from_the_schema() -> None:
     )
 
 
-def test_allowlist_is_yaml_with_the_two_processors() -> None:
+def test_allowlist_is_yaml_configuring_the_normalizer() -> None:
     yaml = pytest.importorskip("yaml")
     fields, metrics = _example_declarations()
     schema = Schema("deployctl", fields, metrics)
     doc = yaml.safe_load(render_collector_allowlist(schema))
-    transform = doc["processors"]["transform/allowlist"]
-    span_group = next(g for g in transform["trace_statements"] if g["context"] == "span")
-    keep = span_group["statements"][0]
-    for key in schema.span_attributes:
-        assert f'"{key}"' in keep
-    assert '"host.name"' not in keep
-    names = doc["processors"]["filter/allowlist"]["metric_conditions"][0]
-    for name in schema.metric_names:
-        assert f'"{name}"' in names
+    assert set(doc["processors"]) == {"normalizer"}
+    normalizer = doc["processors"]["normalizer"]
+    assert normalizer["app"] == "deployctl"
+    assert set(normalizer["span_attributes"]) == set(schema.span_attributes)
+    assert set(normalizer["resource_attributes"]) == set(schema.resource_attributes)
+    assert set(normalizer["metric_attributes"]) == set(schema.metric_attributes)
+    assert "host.name" not in normalizer["span_attributes"]
+    assert set(normalizer["metrics"]) == set(schema.metric_names)
+    declared = {m.name: m for m in metrics}
+    for name, spec in normalizer["metrics"].items():
+        assert spec["type"] in ("counter", "histogram")
+        if name in declared:
+            assert (spec["type"], spec["unit"], spec["description"]) == (
+                declared[name].kind,
+                declared[name].unit,
+                declared[name].description,
+            )
+    for field in [
+        *normalizer["span_attributes"].values(),
+        *normalizer["resource_attributes"].values(),
+    ]:
+        assert field["kind"] in (
+            "enum", "identifier", "integer", "number", "bool", "version", "duration", "text"
+        )  # fmt: skip
+        assert field["type"].removesuffix("[]") in ("string", "int", "double", "bool", "any")
+
+
+def test_allowlist_escapes_dollar_for_the_config_resolver() -> None:
+    yaml = pytest.importorskip("yaml")
+    schema = Schema("x", {}, (MetricSpec("cost", "counter", "{USD}", "cost in $ (${env:HOME})"),))
+    doc = yaml.safe_load(render_collector_allowlist(schema))
+    assert doc["processors"]["normalizer"]["metrics"]["cost"]["description"] == (
+        "cost in $$ ($${env:HOME})"
+    )
 
 
 def test_allowlist_needs_no_pyyaml() -> None:
@@ -96,7 +153,7 @@ def test_allowlist_needs_no_pyyaml() -> None:
         "print(len(render_collector_allowlist(Schema('x'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) > 1000
+    assert int(out.stdout) > 500
 
 
 def _combinations() -> list[tuple[str, ...]]:
@@ -146,7 +203,30 @@ def test_config_without_allowlist_is_refused(collector_binary: Path) -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "allowlist" in result.stderr
+    assert 'processor "normalizer" which is not configured' in result.stderr
+
+
+def test_empty_normalizer_config_is_refused(collector_binary: Path, tmp_path: Path) -> None:
+    """Fail closed: a normalizer without an allowlist (no app, no metrics) does not start."""
+    empty = tmp_path / "empty-allowlist.yaml"
+    empty.write_text("processors:\n  normalizer: {}\n", encoding="utf-8")
+    result = subprocess.run(
+        [
+            str(collector_binary),
+            "validate",
+            "--config",
+            str(COLLECTOR / "config.yaml"),
+            "--config",
+            str(empty),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "app: required" in result.stderr
+    assert "at least one metric" in result.stderr
 
 
 def test_auth_overlay_without_token_is_refused(collector_binary: Path) -> None:
@@ -171,7 +251,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "memorylimiterprocessor",
         "batchprocessor",
         "transformprocessor",
-        "filterprocessor",
+        "normalizer",
         "deltatocumulativeprocessor",
         "forwardconnector",
         "spanmetricsconnector",
@@ -181,6 +261,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "prometheusexporter",
         "healthcheckextension",
         "bearertokenauthextension",
+        "ingestguard",
         "envprovider",
         "fileprovider",
         "yamlprovider",
@@ -189,7 +270,9 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
     versions = {
         line.split()[3]
         for line in manifest.splitlines()
-        if line.strip().startswith("- gomod:") and "provider" not in line
+        if line.strip().startswith("- gomod:")
+        and "provider" not in line
+        and "/otelcol-cli-telemetry/" not in line  # this repository's own modules
     }
     assert len(versions) == 1, f"core and contrib versions differ: {versions}"
     text = "\n".join(
@@ -200,7 +283,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "memory_limiter:",
         "batch:",
         "transform/",
-        "filter/",
+        "normalizer,",
         "deltatocumulative:",
         "forward/",
         "span_metrics:",
@@ -210,6 +293,7 @@ def test_manifest_lists_exactly_the_components_the_configs_use() -> None:
         "prometheus:",
         "health_check:",
         "bearertokenauth/",
+        "ingestguard:",
     ):
         assert type_name in text, type_name
 
@@ -266,3 +350,20 @@ def test_systemd_unit_and_containerfile_reference_shipped_files() -> None:
         (COLLECTOR / "builder-config.yaml").read_text().split("otlpreceiver ")[1].split()[0]
     )
     assert f"OCB_VERSION={manifest_version}" in containerfile
+
+
+def test_every_local_module_path_is_substituted_where_the_distribution_is_built() -> None:
+    """Each local module of the manifest (path placeholder) is substituted, and its sources
+    copied, by build.sh and by the Containerfile: a module added to one and not the other
+    would build here and fail in the image."""
+    manifest = (COLLECTOR / "builder-config.yaml").read_text()
+    placeholders = set(re.findall(r"__[A-Z]+_PATH__", manifest))
+    assert {"__NORMALIZER_PATH__", "__INGESTGUARD_PATH__"} <= placeholders
+    build = (COLLECTOR / "build.sh").read_text()
+    containerfile = (COLLECTOR / "deploy" / "Containerfile").read_text()
+    for placeholder in placeholders:
+        module = placeholder.strip("_").removesuffix("_PATH").lower()
+        assert placeholder in build, placeholder
+        assert f'"$here/{module}"' in build, f"build.sh does not hash {module}'s sources"
+        assert placeholder in containerfile, placeholder
+        assert f"COPY collector/{module}/" in containerfile, module

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from pathlib import Path
 
 import grpc
 import pytest
@@ -203,6 +204,37 @@ def hostile_metrics(marker: str):  # type: ignore[no-untyped-def]
     )
 
 
+#: What the SDK (and the normalizer) puts in place of a string that fails its kind.
+KIND_PLACEHOLDERS = {
+    "identifier": "<redacted>",
+    "enum": "<other>",
+    "version": "<invalid-version>",
+    "duration": "<invalid-duration>",
+}
+
+
+def _allowlist() -> dict:  # type: ignore[type-arg]
+    yaml = pytest.importorskip("yaml")
+    text = (Path(__file__).resolve().parents[2] / "collector" / "allowlist.yaml").read_text()
+    return dict(yaml.safe_load(text)["processors"]["normalizer"])
+
+
+def _failed(allowlist: dict, section: str, key: str) -> str:  # type: ignore[type-arg]
+    return KIND_PLACEHOLDERS[allowlist[section][key]["kind"]]
+
+
+def _normalizer_counters(collector, name: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """reason -> value of one normalizer counter, from the collector's telemetry endpoint."""
+    text = requests.get(f"http://127.0.0.1:{collector.ports['telemetry']}/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line.rsplit(" ", 1)
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] = out.get(reason, 0.0) + float(value)
+    return out
+
+
 def _assert_nothing_sensitive(raw: str) -> None:
     for secret in FORBIDDEN:
         assert secret not in raw, f"{secret!r} left the collector"
@@ -248,36 +280,49 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
     )
     _assert_nothing_sensitive(collector.raw_output())
 
+    allowlist = _allowlist()
     for marker in ("http-marker", "grpc-marker"):
         mine = [s for s in spans if s["resource"].get("cli.installation.id") == marker]
         by_name = {s["name"]: s for s in mine}
-        # the span with links is dropped whole; the others arrive, names scrubbed
+        # A command path component that is not a name ("--token", a token) fails the names
+        # grammar: the command span keeps the app, the path becomes <redacted>. The span
+        # with links arrives without its links.
         assert set(by_name) == {
-            "deployctl deploy --token <github-token>",
+            "deployctl <redacted>",
             "build",
             "deployctl status",
+            "deployctl linked",
         }
-        command = by_name["deployctl deploy --token <github-token>"]
+        command = by_name["deployctl <redacted>"]
         assert command["resource"] == {
             "service.name": "deployctl",
             "service.version": "1.4.2",
             "os.type": "linux",
             "host.arch": "amd64",
-            "os.version": "6.1.0 built on <ip>",
-            "telemetry.sdk.name": "otel_cli_telemetry <jwt>",
+            # declared keys whose value fails its kind (an IP or a JWT inside): placeholders
+            "os.version": _failed(allowlist, "resource_attributes", "os.version"),
+            "telemetry.sdk.name": _failed(allowlist, "resource_attributes", "telemetry.sdk.name"),
             "cli.installation.id": marker,
         }
-        assert command["attributes"] == {
+        attributes = command["attributes"]
+        assert set(attributes) <= set(allowlist["span_attributes"])
+        # maps and bytes are gone; a list item failing its kind becomes its placeholder
+        assert "cli.ci.provider" not in attributes
+        assert "workspace.projects" not in attributes
+        assert attributes["cli.flags"] == ["--force", "<redacted>"]
+        assert {k: attributes[k] for k in ("cli.command", "process.exit.code", "cli.interactive",
+                                           "cli.telemetry.overhead_ms")} == {
             "cli.command": "deploy",
             "process.exit.code": 1,
-            "error.type": "QuotaError <aws-access-key>",
-            "deploy.change": "https://<redacted>@git.internal.example.com/acme/app.git",
-            "cli.agent": "Bearer <jwt>",
-            "workspace.stages": "mail <email> from <ip>",
-            "deploy.functions.added": 3,
             "cli.interactive": True,
             "cli.telemetry.overhead_ms": 1.5,
-        }
+        }  # fmt: skip
+        assert attributes["error.type"] == "<redacted>"  # "QuotaError AKIA...": an identifier
+        assert attributes["cli.agent"] == "<redacted>"  # "Bearer <jwt>"
+        for key in ("deploy.change", "workspace.stages"):
+            if key in attributes:  # (a kind without placeholder drops the value instead)
+                assert attributes[key] == _failed(allowlist, "span_attributes", key)
+        assert attributes.get("deploy.functions.added", 3) == 3
         assert command["events"] == []
         assert command["status"].get("message", "") == ""
         assert command["status"].get("code") == 2  # STATUS_CODE_ERROR survives
@@ -290,6 +335,8 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
         assert by_name["build"]["attributes"] == {"deploy.change": "added"}
         assert by_name["build"]["parent_span_id"] == command["span_id"]
         assert by_name["deployctl status"]["attributes"]["cli.flags"] == ["--json", "--stage"]
+        assert by_name["deployctl linked"]["attributes"] == {"cli.command": "linked"}
+        assert by_name["deployctl linked"].get("links", []) == []
 
         mine_points = [p for p in points if p["resource"].get("cli.installation.id") == marker]
         assert {p["name"] for p in mine_points} == {"cli.command.duration", "deploy.bytes_uploaded"}
@@ -297,16 +344,25 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
         assert duration["attributes"] == {
             "cli.command": "deploy",
             "process.exit.code": 1,
-            "error.type": "QuotaError <email>",
+            "error.type": "<redacted>",  # "QuotaError <email>" is no identifier
         }
         assert duration["description"] == "duration of each command"
         assert duration["unit"] == "s"
         uploaded = next(p for p in mine_points if p["name"] == "deploy.bytes_uploaded")
         assert uploaded["attributes"] == {"deploy.change": "added"}
         assert uploaded["description"] == "bytes uploaded to the bucket"
+    # What was dropped is counted on the collector's own telemetry endpoint, by reason.
+    dropped = _normalizer_counters(collector, "otelcol_processor_normalizer_dropped")
+    for reason in ("undeclared_attribute", "wrong_type", "span_event", "span_link",
+                   "trace_state", "status_message", "scope_attribute", "undeclared_metric",
+                   "wrong_metric_type"):  # fmt: skip
+        assert dropped.get(reason, 0) >= 2, (reason, dropped)
+    replaced = _normalizer_counters(collector, "otelcol_processor_normalizer_replaced")
+    assert replaced.get("invalid_value", 0) >= 2
+    assert replaced.get("invalid_span_name", 0) >= 2
     assert collector.alive()
     assert collector.healthy()
-    assert not collector.error_lines(), "a scrubbing statement failed"
+    assert not collector.error_lines(), "the collector logged an error"
 
 
 def test_oversized_and_malformed_requests_are_rejected(file_collector) -> None:  # type: ignore[no-untyped-def]
