@@ -34,6 +34,12 @@ def debug(message: str, *args: Any) -> None:
 
 MAX_POINTS_PER_METRIC = 1000
 
+
+def switched_off() -> bool:
+    """Whether ``init()`` already found this run switched off by the environment alone."""
+    package = sys.modules.get("otel_cli_telemetry")
+    return getattr(package, "_deferred", None) is not None
+
 #: name -> (kind, unit, description) of every valid instrument created in this process.
 _registry: dict[str, tuple[str, str, str]] = {}
 
@@ -49,16 +55,19 @@ class _Instrument:
     kind = ""
 
     def __init__(self, name: str, unit: str = "", description: str = "") -> None:
-        # Declaring is where a bad name, unit or description is a programming error.
-        from .privacy.kinds import check_static_name, unit_problem
+        # Declaring is where a bad name, unit or description is a programming error; a run
+        # that the environment switched off records nothing and skips the check (it would
+        # cost the privacy modules' import), as init() skips its own checks then.
+        if not switched_off():
+            from .privacy.kinds import check_static_name, unit_problem
 
-        check_static_name(f"{self.kind} name", name)
-        problem = unit_problem(unit)
-        if problem:
-            shown = "(not shown)" if "secret" in problem else repr(unit)[:48]
-            raise ValueError(f"{self.kind} {name!r}: unit {shown} is not allowed: {problem}")
-        if not isinstance(description, str):
-            raise TypeError(f"{self.kind} {name!r}: description must be a str")
+            check_static_name(f"{self.kind} name", name)
+            problem = unit_problem(unit)
+            if problem:
+                shown = "(not shown)" if "secret" in problem else repr(unit)[:48]
+                raise ValueError(f"{self.kind} {name!r}: unit {shown} is not allowed: {problem}")
+            if not isinstance(description, str):
+                raise TypeError(f"{self.kind} {name!r}: description must be a str")
         self.name = name
         self.unit = unit
         self.description = description

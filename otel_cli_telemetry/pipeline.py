@@ -27,7 +27,7 @@ from .privacy.allowlist import redact_record
 from .privacy.scrub import default_scrubber
 
 #: ``cli.installation.id`` in a debug or log-file record made before any run created the id.
-NO_INSTALLATION_ID = "(not created yet)"
+NO_INSTALLATION_ID = "not-created-yet"
 
 
 def connect(settings: Settings) -> None:

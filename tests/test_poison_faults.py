@@ -191,7 +191,7 @@ NOTE_APP = """\
 import argparse
 import otel_cli_telemetry as telemetry
 
-telemetry.init(app="noteapp", fields={"app.target": "the deploy target"})
+telemetry.init(app="noteapp", fields={"app.target": telemetry.Text("the deploy target")})
 parser = argparse.ArgumentParser(prog="noteapp")
 parser.add_argument("target")
 args = parser.parse_args()

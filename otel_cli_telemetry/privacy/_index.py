@@ -4,7 +4,11 @@ Regenerate: python -m otel_cli_telemetry.privacy.rules
 """
 
 # ruff: noqa: E501
-from typing import Any
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing imports re: not on the hot path
+    from typing import Any
 
 # fmt: off
 RULE_COUNT = 311

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist
+from otel_cli_telemetry.privacy import kinds
 from otel_cli_telemetry.privacy.kinds import Bool, Enum, Integer
 from otel_cli_telemetry.schema import MetricSpec, Schema
 
@@ -81,8 +82,8 @@ def test_generator_reads_typed_field_declarations(tmp_path: Path) -> None:
     )
     fields, metrics = module.declarations(source)
     assert fields == {
-        "a.count": {"kind": "integer", "description": "a count"},
-        "a.mode": {"kind": "enum", "description": "a mode", "values": ["x", "y"], "many": True},
+        "a.count": kinds.Integer("a count"),
+        "a.mode": kinds.Enum("a mode", values=["x", "y"], many=True),
         "a.note": "a description",
     }
     assert metrics == ()

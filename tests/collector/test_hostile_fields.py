@@ -331,22 +331,20 @@ def test_hostile_case(file_collector, case_name: str, protocol: str) -> None:  #
     problems = {what: found for what, found in problems.items() if found}
     assert not problems, f"{case_name} over {protocol} (answers {answers}): {problems}"
 
-    # The clean span and points of the same requests still arrived.
-    spans = [
-        s
-        for s in collector.spans()
-        if s["resource"].get("cli.installation.id") == case.installation_id
-    ]
-    points = [
-        p
-        for p in collector.metrics()
-        if p["resource"].get("cli.installation.id") == case.installation_id
-    ]
-    clean = [s for s in spans if s["attributes"].get("cli.flags") == ["--force"]]
-    assert clean, f"the clean span of the request was lost ({answers}): {spans}"
-    assert {p["name"] for p in points} >= {"cli.command.duration", "deploy.bytes_uploaded"}, (
-        f"the clean points of the request were lost ({answers}): {points}"
-    )
+    # The clean span and points of the same requests still arrive.
+    def ours(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        key = "cli.installation.id"
+        return [i for i in items if i["resource"].get(key) == case.installation_id]
+
+    def clean(spans: list[dict[str, Any]]) -> bool:
+        return any(s["attributes"].get("cli.flags") == ["--force"] for s in ours(spans))
+
+    def all_points(points: list[dict[str, Any]]) -> bool:
+        names = {p["name"] for p in ours(points)}
+        return names >= {"cli.command.duration", "deploy.bytes_uploaded"}
+
+    collector.wait_for_spans(clean)  # fails after its timeout: the clean span was lost
+    collector.wait_for_metrics(all_points)
     assert collector.alive()
 
 
