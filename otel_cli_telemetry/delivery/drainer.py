@@ -695,29 +695,27 @@ def _close_inherited_fds(keep: int | None) -> None:
         pass
 
 
+def _seconds_from_env(name: str, default: float, low: float, high: float) -> float:
+    """``name``'s value in seconds, within ``[low, high]``; ``default`` if unset or invalid."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    if math.isnan(value):
+        return default
+    return max(low, min(value, high))
+
+
 def max_runtime_default() -> float:
     """``--max-runtime``'s default: :data:`MAX_RUNTIME_ENV` if valid, within 1-600 s."""
-    raw = os.environ.get(MAX_RUNTIME_ENV, "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_MAX_RUNTIME_S
-    except ValueError:
-        value = DEFAULT_MAX_RUNTIME_S
-    if math.isnan(value):
-        return DEFAULT_MAX_RUNTIME_S
-    return max(1.0, min(value, 600.0))
+    return _seconds_from_env(MAX_RUNTIME_ENV, DEFAULT_MAX_RUNTIME_S, 1.0, 600.0)
 
 
 def linger_default() -> float:
     """How long the detached drainer lingers: :data:`LINGER_ENV` if valid (0-300 s), else
     :data:`DEFAULT_LINGER_S`."""
-    raw = os.environ.get(LINGER_ENV, "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_LINGER_S
-    except ValueError:
-        value = DEFAULT_LINGER_S
-    if math.isnan(value):
-        return DEFAULT_LINGER_S
-    return max(0.0, min(value, 300.0))
+    return _seconds_from_env(LINGER_ENV, DEFAULT_LINGER_S, 0.0, 300.0)
 
 
 def _log_cost(paths: Paths, report: DrainReport, started: float) -> None:
