@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from otel_cli_telemetry.privacy import kinds, rules
+from otel_cli_telemetry.privacy import _grammar, kinds, rules
 from otel_cli_telemetry.privacy.kinds import DROP, Field, Redactor
 from otel_cli_telemetry.privacy.scrub import Scrubber
 from secret_corpus import FORMATS, NORMAL_VALUES, Sample, corpus
@@ -347,16 +347,16 @@ def test_opentelemetry_instrument_resource_and_service_name(tmp_path: Path, cate
 @pytest.mark.parametrize(
     ("check", "pattern", "max_length"),
     [
-        (kinds.fits_name, rules._index.NAMES["pattern"], rules._index.NAMES["max_length"]),
+        (kinds.fits_name, _grammar.NAMES["pattern"], _grammar.NAMES["max_length"]),
         (
             kinds.fits_identifier,
-            rules._index.KINDS["identifier"]["pattern"],
-            rules._index.KINDS["identifier"]["max_length"],
+            _grammar.KINDS["identifier"]["pattern"],
+            _grammar.KINDS["identifier"]["max_length"],
         ),
         (
             kinds.fits_version,
-            rules._index.KINDS["version"]["pattern"],
-            rules._index.KINDS["version"]["max_length"],
+            _grammar.KINDS["version"]["pattern"],
+            _grammar.KINDS["version"]["max_length"],
         ),
     ],
     ids=["names", "identifier", "version"],

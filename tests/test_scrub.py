@@ -708,6 +708,10 @@ def test_pattern_names_are_unique_and_the_index_is_current() -> None:
     assert index == rules_module.render_index(document), (
         "privacy/_index.py is stale: python -m otel_cli_telemetry.privacy.rules"
     )
+    grammar = Path(rules_module.RULES_FILE).with_name("_grammar.py").read_text(encoding="utf-8")
+    assert grammar == rules_module.render_grammar(document), (
+        "privacy/_grammar.py is stale: python -m otel_cli_telemetry.privacy.rules"
+    )
 
 
 def _go_template(regex: str, placeholder: str) -> str:

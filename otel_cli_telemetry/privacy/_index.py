@@ -335,15 +335,4 @@ HARMLESS = (
     ('sri-digest', '^sha(?:1|256|384|512)-[A-Za-z0-9+/]{27,86}={0,2}$'),
     ('version', '^v?[0-9]{1,9}(?:\\.[0-9]{1,9}){1,5}(?:[-+._~](?:[0-9]{1,12}|[A-Za-z]{1,20}|[A-Za-z]{1,10}[0-9]{1,10}|[0-9]{1,10}[A-Za-z]{1,10}|g[0-9a-f]{7,12}))*$'),
 )
-NAMES: dict[str, Any] = {'pattern': '^[A-Za-z][A-Za-z0-9_]*(?:[./-][A-Za-z0-9_]+)*$', 'max_length': 64}
-KINDS: dict[str, dict[str, Any]] = {
-    'bool': {},
-    'duration': {'pattern': '^(?:(?:[0-9]{1,9}(?:\\.[0-9]{1,9})?(?:ns|us|µs|ms|s|m|h|d)){1,6}|P(?:[0-9]{1,9}D)?(?:T(?:[0-9]{1,9}H)?(?:[0-9]{1,9}M)?(?:[0-9]{1,9}(?:\\.[0-9]{1,9})?S)?)?|[0-9]{1,4}:[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{1,9})?)?)$', 'max_length': 32, 'placeholder': '<invalid-duration>'},
-    'enum': {'placeholder': '<other>'},
-    'identifier': {'pattern': '^-{0,2}[A-Za-z0-9_][A-Za-z0-9_.+/-]*(?: [A-Za-z0-9_][A-Za-z0-9_.+/-]*){0,7}$', 'max_length': 64, 'placeholder': '<redacted>'},
-    'integer': {},
-    'number': {},
-    'text': {'max_length': 1024},
-    'version': {'pattern': '^(?:unknown|v?[0-9]{1,9}(?:\\.[0-9]{1,9}){0,5}(?:[A-Za-z][A-Za-z0-9]{0,23})?(?:[-+._~][A-Za-z0-9]{1,24}){0,8})$', 'max_length': 64, 'placeholder': '<invalid-version>'},
-}
 # fmt: on

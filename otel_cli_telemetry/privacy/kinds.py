@@ -46,7 +46,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import _index, rules
+from . import _grammar
 
 KINDS = ("enum", "identifier", "integer", "number", "bool", "version", "duration", "text")
 
@@ -62,13 +62,13 @@ KIND_TYPES = {
     "text": "string",
 }
 
-NAME_MAX_LENGTH: int = _index.NAMES["max_length"]
-IDENTIFIER_MAX_LENGTH: int = _index.KINDS["identifier"]["max_length"]
-TEXT_MAX_LENGTH: int = _index.KINDS["text"]["max_length"]
+NAME_MAX_LENGTH: int = _grammar.NAMES["max_length"]
+IDENTIFIER_MAX_LENGTH: int = _grammar.KINDS["identifier"]["max_length"]
+TEXT_MAX_LENGTH: int = _grammar.KINDS["text"]["max_length"]
 MAX_LIST_LENGTH = 64
 REDACTED = "<redacted>"
 PLACEHOLDERS: dict[str, str] = {
-    kind: spec["placeholder"] for kind, spec in _index.KINDS.items() if "placeholder" in spec
+    kind: spec["placeholder"] for kind, spec in _grammar.KINDS.items() if "placeholder" in spec
 }
 
 _INT64 = 2**63
@@ -298,7 +298,7 @@ def _kind_pattern(kind: str) -> Any:
     if pattern is None:
         import re
 
-        pattern = _pattern_cache[kind] = re.compile(_index.KINDS[kind]["pattern"], re.ASCII)
+        pattern = _pattern_cache[kind] = re.compile(_grammar.KINDS[kind]["pattern"], re.ASCII)
     return pattern
 
 
@@ -315,7 +315,7 @@ def fits_version(value: object) -> bool:
     starts with a letter (``1.0rc1``), then up to 8 parts of a separator (``- + . _ ~``) and
     1 to 24 letters or digits; or ``unknown``.
     """
-    if not isinstance(value, str) or not 0 < len(value) <= _index.KINDS["version"]["max_length"]:
+    if not isinstance(value, str) or not 0 < len(value) <= _grammar.KINDS["version"]["max_length"]:
         return False
     if value == "unknown":
         return True
@@ -361,7 +361,7 @@ def fits_duration(value: object) -> bool:
     """Whether ``value`` fits the duration grammar (``rules.json`` ``kinds.duration``)."""
     return (
         isinstance(value, str)
-        and 0 < len(value) <= _index.KINDS["duration"]["max_length"]
+        and 0 < len(value) <= _grammar.KINDS["duration"]["max_length"]
         and _kind_pattern("duration").match(value) is not None
     )
 
@@ -400,6 +400,8 @@ def secret_finding(text: str) -> str | None:
     Rules and the entropy check only; this machine's user and host names are not looked
     for (that layer belongs to values, see :func:`clean_value`).
     """
+    from . import rules  # the rule index: only when a value may hold a secret
+
     finding = rules.first_finding(text)
     if finding is None and rules.has_token(text, short=True):
         return "entropy"
@@ -481,6 +483,8 @@ class Redactor:
             return True
         known = self._memo.get(value)
         if known is None:
+            from . import rules  # loaded with the scrubber already (pipeline.connect)
+
             known = self.scrub(value) == value and not rules.has_token(value, short=True)
             if len(self._memo) < 512:
                 self._memo[value] = known

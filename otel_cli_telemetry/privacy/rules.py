@@ -362,14 +362,52 @@ def render_index(document: dict[str, Any]) -> str:
         for key, value in document["entropy"].items()
         if key not in ("harmless", "description", "alphabet")
     }
+    lines = [
+        *_generated_header("render_index"),
+        "# fmt: off",
+        f"RULE_COUNT = {len(document['rules'])}",
+        f"SHORTEST_MATCH = {min(gate[0] for gate in gates)}",
+        "#: (min_length, min_digits, ((keyword, min_count), ...), also, rule index), by min_length",
+        "GATES = (",
+        *[f"    {gate!r}," for gate in gates],
+        ")",
+        f"PLACEHOLDERS = frozenset({sorted(placeholders)!r})",
+        f"ENTROPY: dict[str, Any] = {entropy!r}",
+        "HARMLESS = (",
+        *[f"    {(item['id'], item['pattern'])!r}," for item in document["entropy"]["harmless"]],
+        ")",
+        "# fmt: on",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_grammar(document: dict[str, Any]) -> str:
+    """The Python source of :mod:`._grammar`: the names and kind grammars of ``document``.
+
+    A module of its own because declaring fields and names needs only these few values,
+    while the rule index is loaded only when a value may hold a secret.
+    """
     names = {key: document["names"][key] for key in ("pattern", "max_length")}
     kinds = {
         name: {key: kind[key] for key in ("pattern", "max_length", "placeholder") if key in kind}
         for name, kind in sorted(document["kinds"].items())
     }
     lines = [
+        *_generated_header("render_grammar"),
+        "# fmt: off",
+        f"NAMES: dict[str, Any] = {names!r}",
+        "KINDS: dict[str, dict[str, Any]] = {",
+        *[f"    {name!r}: {value!r}," for name, value in kinds.items()],
+        "}",
+        "# fmt: on",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _generated_header(renderer: str) -> list[str]:
+    return [
         (
-            '"""GENERATED from rules.json by otel_cli_telemetry.privacy.rules.render_index: '
+            f'"""GENERATED from rules.json by otel_cli_telemetry.privacy.rules.{renderer}: '
             "do not edit."
         ),
         "",
@@ -383,36 +421,19 @@ def render_index(document: dict[str, Any]) -> str:
         "if TYPE_CHECKING:  # typing imports re: not on the hot path",
         "    from typing import Any",
         "",
-        "# fmt: off",
-        f"RULE_COUNT = {len(document['rules'])}",
-        f"SHORTEST_MATCH = {min(gate[0] for gate in gates)}",
-        "#: (min_length, min_digits, ((keyword, min_count), ...), also, rule index), by min_length",
-        "GATES = (",
-        *[f"    {gate!r}," for gate in gates],
-        ")",
-        f"PLACEHOLDERS = frozenset({sorted(placeholders)!r})",
-        f"ENTROPY: dict[str, Any] = {entropy!r}",
-        "HARMLESS = (",
-        *[f"    {(item['id'], item['pattern'])!r}," for item in document["entropy"]["harmless"]],
-        ")",
-        f"NAMES: dict[str, Any] = {names!r}",
-        "KINDS: dict[str, dict[str, Any]] = {",
-        *[f"    {name!r}: {value!r}," for name, value in kinds.items()],
-        "}",
-        "# fmt: on",
     ]
-    return "\n".join(lines) + "\n"
 
 
-def _write_index() -> None:
+def _write_generated() -> None:
     import json
 
     with open(RULES_FILE, encoding="utf-8") as handle:
         document = json.load(handle)
-    target = os.path.join(os.path.dirname(RULES_FILE), "_index.py")
-    with open(target, "w", encoding="utf-8") as handle:
-        handle.write(render_index(document))
+    folder = os.path.dirname(RULES_FILE)
+    for name, render in (("_index.py", render_index), ("_grammar.py", render_grammar)):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+            handle.write(render(document))
 
 
 if __name__ == "__main__":
-    _write_index()
+    _write_generated()
