@@ -163,3 +163,15 @@ def test_every_built_in_attribute_has_a_kind() -> None:
     from otel_cli_telemetry.schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES
 
     assert set(BUILTIN_SPAN_ATTRIBUTES) | set(BUILTIN_RESOURCE_ATTRIBUTES) == set(BUILTIN_FIELDS)
+
+
+def test_a_secret_enum_value_is_refused_where_the_fields_are_declared() -> None:
+    """Grammar at construction; the secret check where ``init(fields=)`` takes the field
+    (so a module-level kind in a run switched off loads no rule index)."""
+    token = "ghp_" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2"
+    field = telemetry.Enum("a target", values=[token, "prod"])
+    with pytest.raises(ValueError) as caught:
+        Schema("a", {"x.target": field})
+    assert token not in str(caught.value)
+    with pytest.raises(ValueError, match="not allowed"):
+        telemetry.Enum("a target", values=["semi;colon"])

@@ -66,6 +66,10 @@ NAME_MAX_LENGTH: int = _grammar.NAMES["max_length"]
 IDENTIFIER_MAX_LENGTH: int = _grammar.KINDS["identifier"]["max_length"]
 TEXT_MAX_LENGTH: int = _grammar.KINDS["text"]["max_length"]
 MAX_LIST_LENGTH = 64
+_IDENTIFIER_RULE = (
+    "identifiers are letters, digits and '_ . + / -', up to 8 words, at most "
+    f"{IDENTIFIER_MAX_LENGTH} characters"
+)
 REDACTED = "<redacted>"
 PLACEHOLDERS: dict[str, str] = {
     kind: spec["placeholder"] for kind, spec in _grammar.KINDS.items() if "placeholder" in spec
@@ -112,8 +116,8 @@ class Field:
             if not listed:
                 raise ValueError("Enum(values=...) needs at least one value")
             for value in listed:
-                problem = identifier_problem(value) if isinstance(value, str) else "not a str"
-                if problem:
+                if not isinstance(value, str) or not fits_identifier(value):
+                    problem = "not a str" if not isinstance(value, str) else _IDENTIFIER_RULE
                     raise ValueError(f"Enum value {_show(value)} is not allowed: {problem}")
             self.values = tuple(sorted(set(listed)))
         elif values:
@@ -133,6 +137,22 @@ class Field:
             data["values"] = list(self.values)
         data["type"] = self.type
         return data
+
+    def check_values(self) -> Field:
+        """This field, if no enum value looks like a secret, else ValueError.
+
+        Run where the fields are declared to ``init()`` (``field_from_declaration``), not in
+        the constructor: a kind built at module level in a run that the environment switched
+        off then loads no rule index.
+        """
+        for value in self.values:
+            finding = secret_finding(value)
+            if finding:
+                raise ValueError(
+                    "Enum value (not shown) is not allowed: it looks like a secret or personal "
+                    f"data (rule {finding})"
+                )
+        return self
 
     def digest_text(self) -> str:
         """What the schema version digests: kind, type and values (not the description)."""
@@ -223,7 +243,7 @@ def field_from_declaration(key: str, declared: object) -> Field:
     """
     try:
         if isinstance(declared, Field):
-            return declared
+            return declared.check_values()
         if isinstance(declared, str):
             return Field("identifier", declared, implicit=True)
         if isinstance(declared, Mapping):
@@ -243,7 +263,7 @@ def field_from_declaration(key: str, declared: object) -> Field:
                 arguments["values"] = declared.get("values", ())
             elif "values" in declared:
                 raise ValueError("'values' is only for enum fields")
-            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments)
+            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments).check_values()
     except (ValueError, TypeError) as error:
         raise type(error)(f"init(fields=...): {key!r}: {error}") from None
     raise TypeError(
@@ -426,10 +446,7 @@ def name_problem(name: object) -> str | None:
 def identifier_problem(value: str) -> str | None:
     """Why ``value`` cannot be an identifier value, else None (static checks only)."""
     if not fits_identifier(value):
-        return (
-            "identifiers are letters, digits and '_ . + / -', up to 8 words, at most "
-            f"{IDENTIFIER_MAX_LENGTH} characters"
-        )
+        return _IDENTIFIER_RULE
     finding = secret_finding(value)
     if finding:
         return f"it looks like a secret or personal data (rule {finding})"
