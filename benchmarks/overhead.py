@@ -98,6 +98,13 @@ class phase:
 
 def set_attributes(attributes: Any) -> None:
     pass
+
+
+def _field(description: str, *args: Any, **kwargs: Any) -> str:
+    return description
+
+
+Bool = Duration = Enum = Identifier = Integer = Number = Text = Version = _field
 '''
 
 NAIVE_STUB = '''"""The naive setup: OTel SDK + click instrumentation, configured as usual."""
@@ -110,9 +117,17 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from _bench_none import MetricSpec, counter, histogram  # metrics: not exported (no-ops)
+from _bench_none import (  # metrics and field kinds: not exported (no-ops)
+    Bool,
+    Enum,
+    Integer,
+    MetricSpec,
+    counter,
+    histogram,
+)
 
-__all__ = ["MetricSpec", "counter", "histogram", "init", "phase", "set_attributes"]
+__all__ = ["Bool", "Enum", "Integer", "MetricSpec", "counter", "histogram", "init", "phase",
+           "set_attributes"]
 
 _provider = TracerProvider(
     resource=Resource.create({"service.name": "deployctl", "service.version": "1.4.2"})
@@ -154,7 +169,29 @@ def generate_copies(workdir: Path) -> dict[str, Path]:
     copies["ours"].write_text(source)
     (workdir / "_bench_none.py").write_text(NONE_STUB)
     (workdir / "_bench_naive.py").write_text(NAIVE_STUB)
+    _check_copies(workdir, copies)
     return copies
+
+
+def _check_copies(workdir: Path, copies: dict[str, Path]) -> None:
+    """Every copy must run the command to its end and print what ours prints.
+
+    A stub that lacks a name the example uses makes its copy fail at import, before click
+    runs: a baseline that does less work than the real CLI, and every figure measured
+    against it too high. Checked on each run of every benchmark that uses the copies.
+    """
+    env = {**os.environ, "XDG_STATE_HOME": str(workdir / "state-check"),
+           "DEPLOYCTL_TELEMETRY": "0", "OTEL_SDK_DISABLED": "true"}
+    outputs = {}
+    for variant, script in copies.items():
+        result = subprocess.run([sys.executable, str(script), "stage", "list"], env=env,
+                                capture_output=True, text=True, check=False, timeout=120)
+        if result.returncode != 0 or result.stderr:
+            raise SystemExit(f"the {variant} copy of the example failed (exit "
+                             f"{result.returncode}):\n{result.stderr[-2000:]}")
+        outputs[variant] = result.stdout
+    if len(set(outputs.values())) != 1:
+        raise SystemExit(f"the copies of the example print different things: {outputs}")
 
 
 @dataclass

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .admin.commands import add_telemetry_command, handle_telemetry_command
     from .capture.record import Phase
     from .instruments import Counter, Histogram
-    from .privacy.kinds import (
+    from .schema import (
         Bool,
         Duration,
         Enum,
@@ -66,7 +66,7 @@ _LAZY = {
     "handle_telemetry_command": "admin.commands",
     **dict.fromkeys(
         ("Bool", "Duration", "Enum", "Field", "Identifier", "Integer", "Number", "Text", "Version"),
-        "privacy.kinds",
+        "schema",
     ),
 }
 

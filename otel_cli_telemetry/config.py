@@ -119,7 +119,8 @@ class InitOptions:
             raise ValueError(f"init(endpoint=...) must be an http(s) URL, got {self.endpoint!r}")
         if not isinstance(self.fields, Mapping):
             raise TypeError("init(fields=...) must map attribute names to kinds or descriptions")
-        from .privacy.kinds import check_static_name, field_from_declaration
+        from .privacy.kinds import check_static_name
+        from .schema import field_from_declaration
 
         for key, declared in self.fields.items():
             check_static_name("init(fields=...): field key", key)

@@ -13,9 +13,8 @@ Importing this module is cheap (no OpenTelemetry import); it runs on the hot pat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from .privacy.kinds import Field, field_from_declaration
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 #: Version of the record format shared by capture (which writes it) and delivery (which
 #: reads it from the spool); the drainer refuses (and counts) other versions.
@@ -107,15 +106,24 @@ _BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "telemetry.sdk.version": ("version", False),
 }
 
-#: The kind of every built-in attribute (span, phase, metric point and resource).
-BUILTIN_FIELDS: Mapping[str, Field] = {
-    key: Field(
-        kind,
-        {**BUILTIN_SPAN_ATTRIBUTES, **BUILTIN_RESOURCE_ATTRIBUTES}[key],
-        many=many,
-    )
-    for key, (kind, many) in _BUILTIN_KINDS.items()
-}
+_builtin_fields: dict[str, Field] = {}
+
+
+def builtin_fields() -> Mapping[str, Field]:
+    """The kind of every built-in attribute (span, phase, metric point and resource).
+
+    Built on first use, by a run that records or a command that describes the schema: a
+    run switched off by the environment imports this module (for ``MetricSpec``) and
+    nothing more.
+    """
+    if not _builtin_fields:
+        descriptions = {**BUILTIN_SPAN_ATTRIBUTES, **BUILTIN_RESOURCE_ATTRIBUTES}
+        _builtin_fields.update(
+            (key, Field(kind, descriptions[key], many=many))
+            for key, (kind, many) in _BUILTIN_KINDS.items()
+        )
+    return _builtin_fields
+
 
 #: Built-in attributes whose values this SDK computes from the OS, the interpreter or its
 #: own state, never from the app's or the user's data: checked against their kind's
@@ -164,6 +172,224 @@ class MetricSpec:
         return f"MetricSpec({self.name!r}, {self.kind!r}, {self.unit!r}, {self.description!r})"
 
 
+# --- declarations: the kinds an app gives its own attributes (telemetry.Integer(...)) ---
+# They live here, not in privacy.kinds (which checks values at capture), because an app
+# declares them at module level in every run, a switched-off run included: building one
+# imports nothing. The grammar and secret checks of enum values run in check_values().
+
+KINDS = ("enum", "identifier", "integer", "number", "bool", "version", "duration", "text")
+
+#: The OTLP value type of each kind (the element type when ``many``).
+KIND_TYPES = {
+    "enum": "string",
+    "identifier": "string",
+    "integer": "int",
+    "number": "double",
+    "bool": "bool",
+    "version": "string",
+    "duration": "string",
+    "text": "string",
+}
+
+
+class Field:
+    """The declaration of one custom attribute: its kind, description and constraints."""
+
+    __slots__ = ("description", "implicit", "kind", "many", "values")
+
+    def __init__(
+        self,
+        kind: str,
+        description: str,
+        *,
+        values: Iterable[str] = (),
+        many: bool = False,
+        implicit: bool = False,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown field kind {kind!r}; one of {', '.join(KINDS)}")
+        if not isinstance(description, str) or not description.strip():
+            raise ValueError("a field needs a description (it is shown in the policy)")
+        if not isinstance(many, bool):
+            raise TypeError("many= must be True or False")
+        self.kind = kind
+        self.description = description
+        self.many = many
+        self.implicit = implicit
+        self.values: tuple[str, ...] = ()
+        if kind == "enum":
+            try:  # not isinstance(values, Iterable): an ABC check costs a module-level call
+                listed = () if isinstance(values, str) else tuple(values)
+            except TypeError:
+                listed = ()
+            if isinstance(values, str) or (not listed and not hasattr(values, "__iter__")):
+                raise TypeError("Enum(values=...) must be a list of strings")
+            if not listed:
+                raise ValueError("Enum(values=...) needs at least one value")
+            if not all(isinstance(value, str) for value in listed):
+                shown = next(repr(v)[:48] for v in listed if not isinstance(v, str))
+                raise ValueError(f"Enum value {shown} is not allowed: not a str")
+            self.values = tuple(sorted(set(listed)))
+        elif values:
+            raise ValueError(f"values= is only for enum fields, not {kind}")
+
+    @property
+    def type(self) -> str:
+        """The OTLP type a value must have (``any`` for an implicit identifier)."""
+        if self.implicit:
+            return "any"
+        return KIND_TYPES[self.kind] + ("[]" if self.many else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The field as plain data, in the shape of ``Schema.as_dict()``."""
+        data: dict[str, Any] = {"description": self.description, "kind": self.kind}
+        if self.values:
+            data["values"] = list(self.values)
+        data["type"] = self.type
+        return data
+
+    def check_values(self) -> Field:
+        """This field, if every enum value is an identifier that does not look like a secret;
+        else ValueError.
+
+        Run where the fields are declared to ``init()`` (:func:`field_from_declaration`),
+        not in the constructor: a kind built at module level in a run that the environment
+        switched off then loads no grammar and no rule index.
+        """
+        if not self.values:
+            return self
+        from .privacy.kinds import IDENTIFIER_RULE, fits_identifier, secret_finding, show
+
+        for value in self.values:
+            if not fits_identifier(value):
+                raise ValueError(f"Enum value {show(value)} is not allowed: {IDENTIFIER_RULE}")
+            finding = secret_finding(value)
+            if finding:
+                raise ValueError(
+                    "Enum value (not shown) is not allowed: it looks like a secret or personal "
+                    f"data (rule {finding})"
+                )
+        return self
+
+    def digest_text(self) -> str:
+        """What the schema version digests: kind, type and values (not the description)."""
+        return f"{self.kind}:{self.type}:{','.join(self.values)}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Field) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.description, self.values, self.many, self.implicit))
+
+    def __repr__(self) -> str:
+        extra = f", values={list(self.values)!r}" if self.values else ""
+        extra += ", many=True" if self.many else ""
+        return f"Field({self.kind!r}, {self.description!r}{extra})"
+
+
+def Enum(description: str, values: Iterable[str], *, many: bool = False) -> Field:
+    """A closed set of strings (each an identifier); anything else is sent as ``<other>``."""
+    return Field("enum", description, values=values, many=many)
+
+
+def Identifier(description: str, *, many: bool = False) -> Field:
+    """A short token of the identifier grammar (a model name, a plugin id, a region)."""
+    return Field("identifier", description, many=many)
+
+
+def Integer(description: str, *, many: bool = False) -> Field:
+    """A whole number (a count, a size in bytes)."""
+    return Field("integer", description, many=many)
+
+
+def Number(description: str, *, many: bool = False) -> Field:
+    """A finite number (a ratio, a duration in seconds)."""
+    return Field("number", description, many=many)
+
+
+def Bool(description: str, *, many: bool = False) -> Field:
+    """True or False."""
+    return Field("bool", description, many=many)
+
+
+def Version(description: str, *, many: bool = False) -> Field:
+    """A version string (PEP 440, SemVer, a kernel release)."""
+    return Field("version", description, many=many)
+
+
+def Duration(description: str, *, many: bool = False) -> Field:
+    """A duration: ``1h30m``, ``250ms``, ``PT90S``, ``01:30:00``, or a number of seconds."""
+    return Field("duration", description, many=many)
+
+
+def Text(description: str, *, many: bool = False) -> Field:
+    """Free text: scrubbed of secrets and personal data (best effort: see docs/PRIVACY.md)."""
+    return Field("text", description, many=many)
+
+
+#: The public constructors by name (``Enum``...), for tools that read declarations.
+KIND_CONSTRUCTORS = (
+    "Enum",
+    "Identifier",
+    "Integer",
+    "Number",
+    "Bool",
+    "Version",
+    "Duration",
+    "Text",
+)
+
+_CONSTRUCTORS: dict[str, Callable[..., Field]] = {
+    "enum": Enum,
+    "identifier": Identifier,
+    "integer": Integer,
+    "number": Number,
+    "bool": Bool,
+    "version": Version,
+    "duration": Duration,
+    "text": Text,
+}
+
+
+def field_from_declaration(key: str, declared: object) -> Field:
+    """The :class:`Field` for one ``init(fields=)`` entry; raises ValueError/TypeError.
+
+    Accepted: a :class:`Field` (``telemetry.Enum(...)``...), a description string (an implicit
+    identifier), or a dict ``{"kind": ..., "description": ..., "values": [...], "many": bool}``
+    (also what :meth:`Field.as_dict` returns, whose ``type`` is derived and otherwise ignored).
+    """
+    try:
+        if isinstance(declared, Field):
+            return declared.check_values()
+        if isinstance(declared, str):
+            return Field("identifier", declared, implicit=True)
+        if isinstance(declared, Mapping):
+            unknown = set(declared) - {"kind", "description", "values", "many", "type"}
+            if unknown:
+                raise ValueError(f"unknown keys {sorted(unknown)}")
+            kind = declared.get("kind")
+            if (
+                kind == "identifier" and declared.get("type") == "any"
+            ):  # as_dict() of a bare description
+                return Field("identifier", declared.get("description", ""), implicit=True)
+            if kind not in _CONSTRUCTORS:
+                raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+            many = declared.get("many", str(declared.get("type", "")).endswith("[]"))
+            arguments: dict[str, Any] = {"many": many}
+            if kind == "enum":
+                arguments["values"] = declared.get("values", ())
+            elif "values" in declared:
+                raise ValueError("'values' is only for enum fields")
+            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments).check_values()
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"init(fields=...): {key!r}: {error}") from None
+    raise TypeError(
+        f"init(fields=...): {key!r} must map to a description, a telemetry.Enum/Identifier/"
+        f"Integer/Number/Bool/Version/Duration/Text(...) or a dict with 'kind'; "
+        f"got {type(declared).__name__}"
+    )
+
+
 class Schema:
     """Everything one app can send: built-in fields plus the app's declarations.
 
@@ -189,7 +415,7 @@ class Schema:
 
     def field(self, key: str) -> Field | None:
         """The declared or built-in field ``key``, or None."""
-        return self.fields.get(key) or BUILTIN_FIELDS.get(key)
+        return self.fields.get(key) or builtin_fields().get(key)
 
     @property
     def span_attributes(self) -> frozenset[str]:

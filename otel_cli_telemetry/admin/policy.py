@@ -15,8 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config import DEFAULT_CI_BUDGET_S, Settings, env_prefix
-from ..privacy.kinds import Field
-from ..schema import BUILTIN_FIELDS, BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
+from ..schema import (
+    BUILTIN_RESOURCE_ATTRIBUTES,
+    BUILTIN_SPAN_ATTRIBUTES,
+    Field,
+    Schema,
+    builtin_fields,
+)
 
 NEVER_COLLECTED = (
     "Values of options and positional arguments: only the *names* of the options used "
@@ -157,14 +162,14 @@ def render_policy(settings: Settings, schema: Schema) -> str:
     app = settings.app
     declared = dict(schema.fields)
     span_rows = [
-        (f"`{k}`", kind_label(BUILTIN_FIELDS[k]), v, "built-in")
+        (f"`{k}`", kind_label(builtin_fields()[k]), v, "built-in")
         for k, v in sorted(BUILTIN_SPAN_ATTRIBUTES.items())
     ]
     span_rows += [
         (f"`{k}`", kind_label(f), f.description, app) for k, f in sorted(declared.items())
     ]
     resource_rows = [
-        (f"`{k}`", kind_label(BUILTIN_FIELDS[k]), v)
+        (f"`{k}`", kind_label(builtin_fields()[k]), v)
         for k, v in sorted(BUILTIN_RESOURCE_ATTRIBUTES.items())
     ]
     metrics = schema.as_dict()["metrics"]

@@ -22,12 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..schema import (
-    BUILTIN_FIELDS,
-    COMMAND_DURATION_METRIC,
-    TRUSTED_BUILTINS,
-    Schema,
-)
+from ..schema import COMMAND_DURATION_METRIC, TRUSTED_BUILTINS, Schema, builtin_fields
 from .kinds import DROP, REDACTED, TEXT_MAX_LENGTH, Redactor, unit_problem
 
 #: The longest string any value can have after redaction (text fields).
@@ -54,7 +49,7 @@ def clean_attributes(
             continue
         if key == "cli.command":
             cleaned: Any = clean_command(value, redactor)
-        elif key in TRUSTED_BUILTINS and key in BUILTIN_FIELDS:
+        elif key in TRUSTED_BUILTINS and key in builtin_fields():
             cleaned = trusted.value(field, value)
         else:
             cleaned = redactor.value(field, value)

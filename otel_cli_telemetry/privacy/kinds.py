@@ -43,30 +43,31 @@ string operations; rules.json is read only when a value may hold a secret.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
+from ..schema import (  # noqa: F401  (re-exported: the declarations' first home was here)
+    KIND_CONSTRUCTORS,
+    KIND_TYPES,
+    KINDS,
+    Bool,
+    Duration,
+    Enum,
+    Field,
+    Identifier,
+    Integer,
+    Number,
+    Text,
+    Version,
+    field_from_declaration,
+)
 from . import _grammar
-
-KINDS = ("enum", "identifier", "integer", "number", "bool", "version", "duration", "text")
-
-#: The OTLP value type of each kind (the element type when ``many``).
-KIND_TYPES = {
-    "enum": "string",
-    "identifier": "string",
-    "integer": "int",
-    "number": "double",
-    "bool": "bool",
-    "version": "string",
-    "duration": "string",
-    "text": "string",
-}
 
 NAME_MAX_LENGTH: int = _grammar.NAMES["max_length"]
 IDENTIFIER_MAX_LENGTH: int = _grammar.KINDS["identifier"]["max_length"]
 TEXT_MAX_LENGTH: int = _grammar.KINDS["text"]["max_length"]
 MAX_LIST_LENGTH = 64
-_IDENTIFIER_RULE = (
+IDENTIFIER_RULE = (
     "identifiers are letters, digits and '_ . + / -', up to 8 words, at most "
     f"{IDENTIFIER_MAX_LENGTH} characters"
 )
@@ -82,195 +83,6 @@ _IDENTIFIER_CHARS = _WORD | frozenset(".+/-")
 _UNIT_CHARS = _WORD | frozenset("{}[]()/%.*^'-")
 
 Scrub = Callable[[str], str]
-
-
-class Field:
-    """The declaration of one custom attribute: its kind, description and constraints."""
-
-    __slots__ = ("description", "implicit", "kind", "many", "values")
-
-    def __init__(
-        self,
-        kind: str,
-        description: str,
-        *,
-        values: Iterable[str] = (),
-        many: bool = False,
-        implicit: bool = False,
-    ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown field kind {kind!r}; one of {', '.join(KINDS)}")
-        if not isinstance(description, str) or not description.strip():
-            raise ValueError("a field needs a description (it is shown in the policy)")
-        if not isinstance(many, bool):
-            raise TypeError("many= must be True or False")
-        self.kind = kind
-        self.description = description
-        self.many = many
-        self.implicit = implicit
-        self.values: tuple[str, ...] = ()
-        if kind == "enum":
-            if isinstance(values, str) or not isinstance(values, Iterable):
-                raise TypeError("Enum(values=...) must be a list of strings")
-            listed = tuple(values)
-            if not listed:
-                raise ValueError("Enum(values=...) needs at least one value")
-            for value in listed:
-                if not isinstance(value, str) or not fits_identifier(value):
-                    problem = "not a str" if not isinstance(value, str) else _IDENTIFIER_RULE
-                    raise ValueError(f"Enum value {_show(value)} is not allowed: {problem}")
-            self.values = tuple(sorted(set(listed)))
-        elif values:
-            raise ValueError(f"values= is only for enum fields, not {kind}")
-
-    @property
-    def type(self) -> str:
-        """The OTLP type a value must have (``any`` for an implicit identifier)."""
-        if self.implicit:
-            return "any"
-        return KIND_TYPES[self.kind] + ("[]" if self.many else "")
-
-    def as_dict(self) -> dict[str, Any]:
-        """The field as plain data, in the shape of ``Schema.as_dict()``."""
-        data: dict[str, Any] = {"description": self.description, "kind": self.kind}
-        if self.values:
-            data["values"] = list(self.values)
-        data["type"] = self.type
-        return data
-
-    def check_values(self) -> Field:
-        """This field, if no enum value looks like a secret, else ValueError.
-
-        Run where the fields are declared to ``init()`` (``field_from_declaration``), not in
-        the constructor: a kind built at module level in a run that the environment switched
-        off then loads no rule index.
-        """
-        for value in self.values:
-            finding = secret_finding(value)
-            if finding:
-                raise ValueError(
-                    "Enum value (not shown) is not allowed: it looks like a secret or personal "
-                    f"data (rule {finding})"
-                )
-        return self
-
-    def digest_text(self) -> str:
-        """What the schema version digests: kind, type and values (not the description)."""
-        return f"{self.kind}:{self.type}:{','.join(self.values)}"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Field) and self.as_dict() == other.as_dict()
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.description, self.values, self.many, self.implicit))
-
-    def __repr__(self) -> str:
-        extra = f", values={list(self.values)!r}" if self.values else ""
-        extra += ", many=True" if self.many else ""
-        return f"Field({self.kind!r}, {self.description!r}{extra})"
-
-
-def Enum(description: str, values: Iterable[str], *, many: bool = False) -> Field:
-    """A closed set of strings (each an identifier); anything else is sent as ``<other>``."""
-    return Field("enum", description, values=values, many=many)
-
-
-def Identifier(description: str, *, many: bool = False) -> Field:
-    """A short token of the identifier grammar (a model name, a plugin id, a region)."""
-    return Field("identifier", description, many=many)
-
-
-def Integer(description: str, *, many: bool = False) -> Field:
-    """A whole number (a count, a size in bytes)."""
-    return Field("integer", description, many=many)
-
-
-def Number(description: str, *, many: bool = False) -> Field:
-    """A finite number (a ratio, a duration in seconds)."""
-    return Field("number", description, many=many)
-
-
-def Bool(description: str, *, many: bool = False) -> Field:
-    """True or False."""
-    return Field("bool", description, many=many)
-
-
-def Version(description: str, *, many: bool = False) -> Field:
-    """A version string (PEP 440, SemVer, a kernel release)."""
-    return Field("version", description, many=many)
-
-
-def Duration(description: str, *, many: bool = False) -> Field:
-    """A duration: ``1h30m``, ``250ms``, ``PT90S``, ``01:30:00``, or a number of seconds."""
-    return Field("duration", description, many=many)
-
-
-def Text(description: str, *, many: bool = False) -> Field:
-    """Free text: scrubbed of secrets and personal data (best effort: see docs/PRIVACY.md)."""
-    return Field("text", description, many=many)
-
-
-#: The public constructors by name (``Enum``...), for tools that read declarations.
-KIND_CONSTRUCTORS = (
-    "Enum",
-    "Identifier",
-    "Integer",
-    "Number",
-    "Bool",
-    "Version",
-    "Duration",
-    "Text",
-)
-
-_CONSTRUCTORS: dict[str, Callable[..., Field]] = {
-    "enum": Enum,
-    "identifier": Identifier,
-    "integer": Integer,
-    "number": Number,
-    "bool": Bool,
-    "version": Version,
-    "duration": Duration,
-    "text": Text,
-}
-
-
-def field_from_declaration(key: str, declared: object) -> Field:
-    """The :class:`Field` for one ``init(fields=)`` entry; raises ValueError/TypeError.
-
-    Accepted: a :class:`Field` (``telemetry.Enum(...)``...), a description string (an implicit
-    identifier), or a dict ``{"kind": ..., "description": ..., "values": [...], "many": bool}``
-    (also what :meth:`Field.as_dict` returns, whose ``type`` is derived and otherwise ignored).
-    """
-    try:
-        if isinstance(declared, Field):
-            return declared.check_values()
-        if isinstance(declared, str):
-            return Field("identifier", declared, implicit=True)
-        if isinstance(declared, Mapping):
-            unknown = set(declared) - {"kind", "description", "values", "many", "type"}
-            if unknown:
-                raise ValueError(f"unknown keys {sorted(unknown)}")
-            kind = declared.get("kind")
-            if (
-                kind == "identifier" and declared.get("type") == "any"
-            ):  # as_dict() of a bare description
-                return Field("identifier", declared.get("description", ""), implicit=True)
-            if kind not in _CONSTRUCTORS:
-                raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-            many = declared.get("many", str(declared.get("type", "")).endswith("[]"))
-            arguments: dict[str, Any] = {"many": many}
-            if kind == "enum":
-                arguments["values"] = declared.get("values", ())
-            elif "values" in declared:
-                raise ValueError("'values' is only for enum fields")
-            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments).check_values()
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"init(fields=...): {key!r}: {error}") from None
-    raise TypeError(
-        f"init(fields=...): {key!r} must map to a description, a telemetry.Enum/Identifier/"
-        f"Integer/Number/Bool/Version/Duration/Text(...) or a dict with 'kind'; "
-        f"got {type(declared).__name__}"
-    )
 
 
 # --- grammars (plain string operations; tests check them against the rules.json patterns) ---
@@ -446,7 +258,7 @@ def name_problem(name: object) -> str | None:
 def identifier_problem(value: str) -> str | None:
     """Why ``value`` cannot be an identifier value, else None (static checks only)."""
     if not fits_identifier(value):
-        return _IDENTIFIER_RULE
+        return IDENTIFIER_RULE
     finding = secret_finding(value)
     if finding:
         return f"it looks like a secret or personal data (rule {finding})"
@@ -463,11 +275,11 @@ def check_static_name(what: str, name: object) -> str:
     if problem is None:
         assert isinstance(name, str)
         return name
-    shown = _show(name) if "secret" not in problem else "(not shown)"
+    shown = show(name) if "secret" not in problem else "(not shown)"
     raise ValueError(f"{what} {shown} is not a valid name: {problem}")
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 48 else text[:45] + "...'"
 
