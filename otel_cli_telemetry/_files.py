@@ -77,18 +77,21 @@ def append_line(path: str, line: bytes) -> None:
 
 def read_json(path: str) -> dict[str, Any] | None:
     """The JSON object in ``path``; None when missing, unreadable, corrupt or not an object."""
-    import json  # lazily: a run switched off from the environment never needs it
+    from ._jsonlite import loads  # lazily: a run switched off from the environment never needs it
 
     try:
         with open(path, "rb") as handle:
-            value = json.loads(handle.read())
+            value = loads(handle.read())
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
 
 
 def write_json(path: str, value: dict[str, Any]) -> None:
-    """Write a JSON object atomically."""
+    """Write a JSON object atomically (indented: state files are read by people too).
+
+    Rare (a state change), so the ``json`` package is fine here.
+    """
     import json
 
     write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())

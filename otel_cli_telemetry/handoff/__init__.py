@@ -11,12 +11,12 @@ knows how it was captured.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from .._files import append_line
 from .._internal import internal_errors
+from .._jsonlite import dumps
 from ..config import Settings
 from . import local_log, spool
 
@@ -38,7 +38,7 @@ def store(data: dict[str, Any], settings: Settings, *, carried_drops: int, urgen
     ``urgent``: the user interrupted the command (Ctrl-C) and wants out now, so CI skips
     its in-process delivery (a later run or the drainer delivers).
     """
-    line = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    line = dumps(data, sort_keys=True).encode()
     if settings.debug:
         with internal_errors("debug print"):
             sys.stderr.write(f"[{settings.app} telemetry debug, not sent] {line.decode()}\n")

@@ -6,12 +6,12 @@ One rotation (``records.jsonl.1``) bounds it to about twice :data:`MAX_BYTES`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from .._files import append_line
+from .._jsonlite import loads
 from ..paths import Paths
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -35,7 +35,7 @@ def read(paths: Paths) -> Iterator[dict[str, Any]]:
             with open(path, "rb") as handle:
                 for raw in handle:
                     try:
-                        value = json.loads(raw)
+                        value = loads(raw)
                     except ValueError:
                         continue
                     if isinstance(value, dict):

@@ -28,13 +28,13 @@ return False, and the command goes on exactly as without telemetry.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
 from typing import Any
 
 from .._files import append_line, ensure_dir, temp_path, write_atomic, write_new
+from .._jsonlite import loads
 from ..paths import Paths
 
 MAX_RECORDS = 1000
@@ -235,7 +235,7 @@ def load(path: str) -> Any:
     if nesting_depth(raw) > MAX_DEPTH:
         raise Unreadable("nested too deep")
     try:
-        return json.loads(raw)
+        return loads(raw)
     except (ValueError, RecursionError) as exc:
         raise Unreadable("not JSON") from exc
 
