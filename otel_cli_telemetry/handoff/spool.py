@@ -249,9 +249,13 @@ def nesting_depth(raw: bytes) -> int:
     """
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return 0  # cannot be deeper: the common case, no scan
-    import re
+    if b"\\" not in raw:  # no escapes: every other quote opens a string (a C-speed split)
+        outside = b"".join(raw.split(b'"')[::2])
+    else:
+        import re
 
-    brackets = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", raw).translate(None, _NOT_BRACKETS)
+        outside = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", raw)
+    brackets = outside.translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for char in brackets:
         if char in _OPENERS:
