@@ -102,10 +102,10 @@ def cpu_seconds(pid: int) -> float:
 #: Declared attributes (built-in or the example app's) that a command span may carry, in the
 #: order ``--pad-attributes`` adds the missing ones.
 PADDING: tuple[tuple[str, Any], ...] = (
-    ("cli.flags", ["--stage", "--force"]),
-    ("cli.ci.provider", "github_actions"),
-    ("cli.agent", "claude_code"),
-    ("cli.telemetry.dropped", 0),
+    ("cli_telemetry.flags", ["--stage", "--force"]),
+    ("cli_telemetry.ci.provider", "github_actions"),
+    ("cli_telemetry.agent", "claude_code"),
+    ("cli_telemetry.sdk.dropped", 0),
     ("workspace.projects", 2),
     ("workspace.stages", 3),
     ("deploy.functions.added", 3),
@@ -348,7 +348,7 @@ def telemetrygen_cmd(
         "deployctl",
         "--allow-export-failures",
         "--telemetry-attributes",
-        'cli.command="deploy"',
+        'cli_telemetry.command="deploy"',
         "--telemetry-attributes",
         "process.exit.code=0",
         "--telemetry-attributes",

@@ -5,14 +5,14 @@ Each scenario runs real CLI processes (``tests/apps/click_app.py``, small apps w
 temp dir) and real detached drainers against ``tests/otlp_receiver.OtlpHttpReceiver``, in a
 fresh state dir. At the end a *reporter* command (``stage new``) is run against a healthy
 receiver: its span carries the drop count still pending, so every drop is read where a
-backend would read it (``cli.telemetry.dropped`` on delivered spans).
+backend would read it (``cli_telemetry.sdk.dropped`` on delivered spans).
 
 Columns:
 
 - *produced*: records the scenario's commands made, plus files put into the spool by the
   fault (poison files count as one record each: the spool has to account for them too);
 - *delivered*: distinct command spans the receiver accepted (and did not refuse);
-- *dropped (counted)*: the sum of ``cli.telemetry.dropped`` reported, plus any count still
+- *dropped (counted)*: the sum of ``cli_telemetry.sdk.dropped`` reported, plus any count still
   pending in the state dir;
 - *unaccounted*: produced - delivered - dropped: records lost without a count (0 is right;
   negative: a drop reported twice, see partial success in the README);
@@ -177,9 +177,9 @@ class Scenario:
             for s in _decode(r.message)
         ]
         commands = [s for s in spans if s["parent_span_id"] in ("", None)]
-        scenario = [s for s in commands if s["attributes"].get("cli.command") == name]
+        scenario = [s for s in commands if s["attributes"].get("cli_telemetry.command") == name]
         copies = collections.Counter(s["span_id"] for s in scenario)
-        dropped = sum(int(s["attributes"].get("cli.telemetry.dropped", 0)) for s in commands)
+        dropped = sum(int(s["attributes"].get("cli_telemetry.sdk.dropped", 0)) for s in commands)
         dropped += spool.pending_drops(self.paths)
         return Row(
             fault,

@@ -248,7 +248,7 @@ def bootstrap_ci(a: list[float], b: list[float], rng: random.Random,
 
 
 def overhead_ms_values(xdg: Path) -> list[float]:
-    """``cli.telemetry.overhead_ms`` of every record in the state dir's local history."""
+    """``cli_telemetry.sdk.overhead_ms`` of every record in the state dir's local history."""
     values = []
     try:
         lines = (sdk_state_dir(xdg) / "records.jsonl").read_bytes().splitlines()
@@ -256,7 +256,7 @@ def overhead_ms_values(xdg: Path) -> list[float]:
         return []
     for line in lines:
         try:
-            values.append(float(json.loads(line)["attributes"]["cli.telemetry.overhead_ms"]))
+            values.append(float(json.loads(line)["attributes"]["cli_telemetry.sdk.overhead_ms"]))
         except (ValueError, KeyError, TypeError):
             continue
     return values
@@ -290,7 +290,7 @@ def build_report(states: list[State], xdgs: dict[tuple[str, str], Path],
         "median, with a bootstrap 95 % interval; *CPU* = user+sys ms added (less sensitive to "
         "scheduling noise); output bytes added to stdout/stderr vs the baseline; peak RSS of "
         "the CLI process; drainers the runs left behind; `overhead_ms` = what the SDK "
-        "measured itself (median of `cli.telemetry.overhead_ms` in the local history). "
+        "measured itself (median of `cli_telemetry.sdk.overhead_ms` in the local history). "
         "Budget verdicts: *met* / *NOT MET* when the whole 95 % interval agrees, else the "
         "median's verdict marked *CI crosses* (the machine's noise decides).",
         "",

@@ -7,7 +7,7 @@ imports click, then the SDK, calls ``init()`` exactly as ``examples/deploy/deplo
 
 1. ``-X importtime``: modules each phase imports (after ``import click``), median of N runs;
 2. wall time of each phase without a profiler (``import``, ``init``, ``session.finish`` = the
-   end-of-command path), median of N runs, with the SDK's own ``cli.telemetry.overhead_ms``;
+   end-of-command path), median of N runs, with the SDK's own ``cli_telemetry.sdk.overhead_ms``;
 3. cProfile of ``init()`` and of the command (whose end path is ``session.finish``).
 
 Usage: ``.venv/bin/python benchmarks/profile_inprocess.py [--runs 15] [--no-write]``
@@ -173,7 +173,7 @@ def overhead_values(state_home: Path) -> list[float]:
     values = []
     try:
         for line in path.read_bytes().splitlines():
-            values.append(float(json.loads(line)["attributes"]["cli.telemetry.overhead_ms"]))
+            values.append(float(json.loads(line)["attributes"]["cli_telemetry.sdk.overhead_ms"]))
     except (OSError, ValueError, KeyError):
         pass
     return values

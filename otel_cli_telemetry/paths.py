@@ -63,7 +63,8 @@ class Paths:
 
     @property
     def drops_file(self) -> str:
-        """One byte per dropped record, claimed by the next record (``cli.telemetry.dropped``)."""
+        """One byte per dropped record, claimed by the next record
+        (``cli_telemetry.sdk.dropped``)."""
         return os.path.join(self.root, "dropped")
 
     @property

@@ -26,7 +26,7 @@ from .gate.state import installation_id, read_installation_id
 from .privacy.allowlist import redact_record
 from .privacy.scrub import default_scrubber
 
-#: ``cli.installation.id`` in a debug or log-file record made before any run created the id.
+#: ``service.instance.id`` in a debug or log-file record made before any run created the id.
 NO_INSTALLATION_ID = "not-created-yet"
 
 
@@ -77,14 +77,14 @@ def run(
 
     carried = handoff.claim_drops(settings) if sending else 0
     if carried:
-        data["attributes"]["cli.telemetry.dropped"] = carried
+        data["attributes"]["cli_telemetry.sdk.dropped"] = carried
 
     dropped_keys = redact_record(data, settings.schema, default_scrubber().scrub)
     if dropped_keys:
         debug("%d undeclared or unstorable attribute(s) dropped", dropped_keys)
 
     overhead_ns = record.overhead_ns + (time.perf_counter_ns() - started_ns)
-    data["attributes"]["cli.telemetry.overhead_ms"] = round(overhead_ns / 1e6, 3)
+    data["attributes"]["cli_telemetry.sdk.overhead_ms"] = round(overhead_ns / 1e6, 3)
 
     if session.sink is not None:  # otel_cli_telemetry.testing captures in memory
         session.sink(data)

@@ -22,13 +22,20 @@ RECORD_VERSION = 1
 
 #: The semantic-conventions version whose names the built-in attributes follow, published as
 #: the schema URL of every resource and scope we send (``process.*``, ``error.type``,
-#: ``service.*``, ``os.*``, ``host.arch``; ``cli.*`` are this SDK's own).
+#: ``service.*``, ``os.*``, ``host.arch``). Names that semantic conventions do not register
+#: are this SDK's own and live in its own namespace, ``cli_telemetry.*``: the naming rules
+#: advise against putting one's own names in a semantic-conventions namespace (``cli`` is
+#: one, the CLI span conventions'), where a later registered name could clash with them.
 SEMCONV_VERSION = "1.44.0"
 SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 
 #: Bumped when the built-in fields below change; part of every schema version.
 #: 2: kinds, and ``cli.telemetry.redacted``.
-BUILTIN_SCHEMA_REVISION = "2"
+#: 3: this SDK's own names moved into the ``cli_telemetry.*`` namespace, ``cli.interactive``
+#: became the registered ``process.interactive``, ``cli.installation.id`` was removed (see
+#: :data:`RENAMED_ATTRIBUTES`). The schema version is a digest, so this re-shows the consent
+#: notice once: intended, since what is sent is named differently.
+BUILTIN_SCHEMA_REVISION = "3"
 
 #: Span attributes every command span may carry, with what they mean.
 BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
@@ -37,17 +44,18 @@ BUILTIN_SPAN_ATTRIBUTES: Mapping[str, str] = {
     "process.pid": "the process id (meaningless outside the machine)",
     "error.type": "when the exit code is not 0: usage_error, interrupted, terminated, "
     "exit, or the qualified class name of the uncaught exception; never a message",
-    "cli.command": "the command path below the program name, e.g. 'deploy' or 'stage new'",
-    "cli.flags": "names of the options given on the command line; never their values",
-    "cli.interactive": "whether stdin and stdout are a terminal",
-    "cli.ci": "whether the command runs in CI",
-    "cli.ci.provider": "which CI system, when detected (github_actions, gitlab_ci, ...)",
-    "cli.agent": "which AI coding agent runs the command, when detected",
-    "cli.telemetry.overhead_ms": "the SDK's own in-process cost for this command, in ms",
-    "cli.telemetry.dropped": "records dropped since the last delivered one (caps, errors)",
-    "cli.telemetry.redacted": "values of this record replaced or dropped by the privacy layer "
+    "cli_telemetry.command": "the command path below the program name, e.g. 'deploy' or "
+    "'stage new'",
+    "cli_telemetry.flags": "names of the options given on the command line; never their values",
+    "process.interactive": "whether stdin and stdout are a terminal",
+    "cli_telemetry.ci.detected": "whether the command runs in CI",
+    "cli_telemetry.ci.provider": "which CI system, when detected (github_actions, gitlab_ci, ...)",
+    "cli_telemetry.agent": "which AI coding agent runs the command, when detected",
+    "cli_telemetry.sdk.overhead_ms": "the SDK's own in-process cost for this command, in ms",
+    "cli_telemetry.sdk.dropped": "records dropped since the last delivered one (caps, errors)",
+    "cli_telemetry.sdk.redacted": "values of this record replaced or dropped by the privacy layer "
     "(failed their kind, looked like a secret or personal data, or were not declared)",
-    "cli.telemetry.invalid_utf8": "how many captured strings were not valid UTF-8 (e.g. a "
+    "cli_telemetry.sdk.invalid_utf8": "how many captured strings were not valid UTF-8 (e.g. a "
     "non-UTF-8 argument); their invalid characters were replaced with U+FFFD",
 }
 
@@ -60,17 +68,20 @@ BUILTIN_RESOURCE_ATTRIBUTES: Mapping[str, str] = {
     "host.arch": "amd64, arm64, ... (semantic-convention values)",
     "process.runtime.name": "cpython, pypy, ...",
     "process.runtime.version": "the interpreter's version",
-    "cli.installation.id": "a random uuid4 made on first run; identifies nothing else",
-    "service.instance.id": "the same random uuid4, under its semantic-conventions name",
-    "cli.telemetry.schema_version": "the version of this schema (changes re-show the notice)",
+    "service.instance.id": "a random uuid4 made on first run; identifies nothing else",
+    "cli_telemetry.schema.version": "the version of this schema (changes re-show the notice)",
     "telemetry.sdk.name": "otel_cli_telemetry",
     "telemetry.sdk.language": "python",
     "telemetry.sdk.version": "the SDK's version",
 }
 
 #: The built-in metric and the attributes its points carry.
-COMMAND_DURATION_METRIC = "cli.command.duration"
-BUILTIN_METRIC_ATTRIBUTES: tuple[str, ...] = ("cli.command", "process.exit.code", "error.type")
+COMMAND_DURATION_METRIC = "cli_telemetry.command.duration"
+BUILTIN_METRIC_ATTRIBUTES: tuple[str, ...] = (
+    "cli_telemetry.command",
+    "process.exit.code",
+    "error.type",
+)
 
 #: Phase (child) spans carry only these built-in attributes, plus declared ones.
 BUILTIN_PHASE_ATTRIBUTES: tuple[str, ...] = ("error.type",)
@@ -81,16 +92,16 @@ _BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "process.exit.code": ("integer", False),
     "process.pid": ("integer", False),
     "error.type": ("identifier", False),
-    "cli.command": ("identifier", False),
-    "cli.flags": ("identifier", True),
-    "cli.interactive": ("bool", False),
-    "cli.ci": ("bool", False),
-    "cli.ci.provider": ("identifier", False),
-    "cli.agent": ("identifier", False),
-    "cli.telemetry.overhead_ms": ("number", False),
-    "cli.telemetry.dropped": ("integer", False),
-    "cli.telemetry.redacted": ("integer", False),
-    "cli.telemetry.invalid_utf8": ("integer", False),
+    "cli_telemetry.command": ("identifier", False),
+    "cli_telemetry.flags": ("identifier", True),
+    "process.interactive": ("bool", False),
+    "cli_telemetry.ci.detected": ("bool", False),
+    "cli_telemetry.ci.provider": ("identifier", False),
+    "cli_telemetry.agent": ("identifier", False),
+    "cli_telemetry.sdk.overhead_ms": ("number", False),
+    "cli_telemetry.sdk.dropped": ("integer", False),
+    "cli_telemetry.sdk.redacted": ("integer", False),
+    "cli_telemetry.sdk.invalid_utf8": ("integer", False),
     "service.name": ("identifier", False),
     "service.version": ("version", False),
     "os.type": ("identifier", False),
@@ -98,9 +109,8 @@ _BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "host.arch": ("identifier", False),
     "process.runtime.name": ("identifier", False),
     "process.runtime.version": ("version", False),
-    "cli.installation.id": ("identifier", False),
     "service.instance.id": ("identifier", False),
-    "cli.telemetry.schema_version": ("version", False),
+    "cli_telemetry.schema.version": ("version", False),
     "telemetry.sdk.name": ("identifier", False),
     "telemetry.sdk.language": ("identifier", False),
     "telemetry.sdk.version": ("version", False),
@@ -130,14 +140,71 @@ def builtin_fields() -> Mapping[str, Field]:
 #: grammar, not scanned for secrets (keeps the common record free of any rule work).
 TRUSTED_BUILTINS = frozenset(
     {
-        "process.exit.code", "process.pid", "cli.interactive", "cli.ci", "cli.ci.provider",
-        "cli.agent", "cli.telemetry.overhead_ms", "cli.telemetry.dropped",
-        "cli.telemetry.redacted", "cli.telemetry.invalid_utf8", "os.type", "os.version",
-        "host.arch", "process.runtime.name", "process.runtime.version", "cli.installation.id",
-        "service.instance.id", "cli.telemetry.schema_version",
+        "process.exit.code", "process.pid", "process.interactive", "cli_telemetry.ci.detected",
+        "cli_telemetry.ci.provider", "cli_telemetry.agent", "cli_telemetry.sdk.overhead_ms",
+        "cli_telemetry.sdk.dropped", "cli_telemetry.sdk.redacted",
+        "cli_telemetry.sdk.invalid_utf8", "os.type", "os.version", "host.arch",
+        "process.runtime.name", "process.runtime.version", "service.instance.id",
+        "cli_telemetry.schema.version",
         "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version",
     }
 )  # fmt: skip
+
+#: Built-in attribute names of schema revision 2 and their names since revision 3, in one
+#: place for everything that meets data written or sent by an older version: records
+#: waiting in the spool and the local history (:func:`upgrade_attributes`), and the
+#: collector's allowlist (its ``renamed`` map, so a new collector renames, rather than
+#: drops, what SDKs of the previous release send). Kept for one release.
+RENAMED_ATTRIBUTES: Mapping[str, str] = {
+    "cli.command": "cli_telemetry.command",
+    "cli.flags": "cli_telemetry.flags",
+    "cli.interactive": "process.interactive",
+    # Not ``cli_telemetry.ci``: a name that is also the namespace of another name
+    # (``cli_telemetry.ci.provider``) cannot be stored by backends that nest dotted keys.
+    "cli.ci": "cli_telemetry.ci.detected",
+    "cli.ci.provider": "cli_telemetry.ci.provider",
+    "cli.agent": "cli_telemetry.agent",
+    "cli.telemetry.overhead_ms": "cli_telemetry.sdk.overhead_ms",
+    "cli.telemetry.dropped": "cli_telemetry.sdk.dropped",
+    "cli.telemetry.redacted": "cli_telemetry.sdk.redacted",
+    "cli.telemetry.invalid_utf8": "cli_telemetry.sdk.invalid_utf8",
+    "cli.telemetry.schema_version": "cli_telemetry.schema.version",
+}
+
+#: Metric names of schema revision 2 and their names since revision 3 (see above).
+RENAMED_METRICS: Mapping[str, str] = {"cli.command.duration": COMMAND_DURATION_METRIC}
+
+#: Built-in attributes of schema revision 2 with no successor: ``cli.installation.id``
+#: carried the same uuid as ``service.instance.id``, which stays.
+REMOVED_ATTRIBUTES = frozenset({"cli.installation.id"})
+
+_PREVIOUS_NAMES: Mapping[str, str] = {new: old for old, new in RENAMED_ATTRIBUTES.items()}
+_OLD_NAMES = frozenset(RENAMED_ATTRIBUTES) | REMOVED_ATTRIBUTES
+
+
+def upgrade_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` (written by an older version) with revision-2 names renamed to their
+    current names and removed ones dropped, in place; returned for convenience.
+
+    A current name already present wins over its old name (a record never has both unless
+    something else put them there). Cheap when there is nothing to do: one set test.
+    """
+    if attributes.keys() & _OLD_NAMES:
+        for old in attributes.keys() & _OLD_NAMES:
+            value = attributes.pop(old)
+            new = RENAMED_ATTRIBUTES.get(old)
+            if new is not None:
+                attributes.setdefault(new, value)
+    return attributes
+
+
+def lookup(attributes: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """``attributes[key]``, or its value under its revision-2 name, or ``default``: for
+    reading one key of a record that may have been written by the previous version."""
+    if key in attributes:
+        return attributes[key]
+    previous = _PREVIOUS_NAMES.get(key)
+    return attributes.get(previous, default) if previous is not None else default
 
 
 def _fnv1a_32(data: bytes) -> int:

@@ -5,7 +5,7 @@ As a pytest plugin (registered automatically), it offers the ``cli_telemetry`` f
     def test_deploy_records_its_phases(cli_telemetry):
         result = CliRunner().invoke(cli, ["deploy", "--stage", "dev"])
         (record,) = cli_telemetry.records
-        assert record["attributes"]["cli.command"] == "deploy"
+        assert record["attributes"]["cli_telemetry.command"] == "deploy"
         assert [p["name"] for p in record["phases"]] == ["build", "upload", "update"]
 
 Records are the redacted dicts the SDK would spool (undeclared keys already dropped, strings
@@ -34,8 +34,8 @@ class CapturedTelemetry:
 
     @property
     def commands(self) -> list[str]:
-        """``cli.command`` of each record, in order."""
-        return [r["attributes"].get("cli.command", "") for r in self.records]
+        """``cli_telemetry.command`` of each record, in order."""
+        return [r["attributes"].get("cli_telemetry.command", "") for r in self.records]
 
     def only(self) -> dict[str, Any]:
         """The single record captured (fails the test if there is not exactly one)."""

@@ -818,7 +818,7 @@ NORMAL_VALUES = (
     "d41d8cd98f00b204e9800998ecf8427e", "da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     # identifiers of the SDK and frameworks
-    "cli.command.duration", "deploy.functions.added", "gen_ai.request.model",
+    "cli_telemetry.command.duration", "deploy.functions.added", "gen_ai.request.model",
     "builtins.ValueError", "requests.exceptions.ConnectionError",
     "ConnectionRefusedError", "AbstractSingletonProxyFactoryBean",
     "DeployStackFailedException", "github_actions", "claude_code", "usage_error",

@@ -42,8 +42,8 @@ def sending_env(
 
 
 def command_spans(spans: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The command spans (those carrying ``cli.command``), without the phases."""
-    return [s for s in spans if "cli.command" in s["attributes"]]
+    """The command spans (those carrying ``cli_telemetry.command``), without the phases."""
+    return [s for s in spans if "cli_telemetry.command" in s["attributes"]]
 
 
 def only_command_span(spans: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def test_ask_needs_a_terminal(tmp_path: Path) -> None:
         {"consent": "maybe"},
         {"endpoint": "ftp://x"},
         {"fields": {"Bad Key": "x"}},
-        {"fields": {"cli.command": "built-in"}},
+        {"fields": {"cli_telemetry.command": "built-in"}},
         {"fields": {"ok.key": ""}},
         {"ask_share": 2},
         {"ci_budget_s": -1},

@@ -71,7 +71,7 @@ def test_notice_shown_again_when_declared_fields_change(cli_env: dict[str, str])
     records = history(cli_env, APP)
     assert len(records) == 2
     assert (
-        records[-1]["resource"]["cli.telemetry.schema_version"]
+        records[-1]["resource"]["cli_telemetry.schema.version"]
         == state(cli_env, APP)["notice_schema"]
     )
 

@@ -217,8 +217,8 @@ def test_debug_prints_records_and_sends_nothing(cli_env: dict[str, str]) -> None
         assert len(lines) == 1
         assert lines[0].startswith("[clickapp telemetry debug, not sent] ")
         record = json.loads(lines[0].split("] ", 1)[1])
-        assert record["attributes"]["cli.command"] == "deploy"
-        assert record["attributes"]["cli.flags"] == ["--token"]
+        assert record["attributes"]["cli_telemetry.command"] == "deploy"
+        assert record["attributes"]["cli_telemetry.flags"] == ["--token"]
         assert "s3cr3t-value" not in lines[0]
         _assert_nothing_happened(env, "clickapp", {}, receiver)
 
@@ -230,7 +230,7 @@ def test_log_file_records_what_is_captured_sent_or_not(
     off = {**cli_env, "CLICKAPP_TELEMETRY": "0", "CLICKAPP_TELEMETRY_LOG": str(log)}
     assert run_app("click_app.py", ["deploy"], off).returncode == 0
     (logged,) = [json.loads(line) for line in log.read_text().splitlines()]
-    assert logged["attributes"]["cli.command"] == "deploy"
+    assert logged["attributes"]["cli_telemetry.command"] == "deploy"
     assert not Path(cli_env["XDG_STATE_HOME"]).exists()  # not sent: no state at all
 
     with OtlpHttpReceiver() as receiver:

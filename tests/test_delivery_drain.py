@@ -48,7 +48,7 @@ def test_delivers_everything_then_deletes(paths: Paths) -> None:
     with OtlpHttpReceiver() as rx:
         report = run(paths, rx.endpoint)
         assert sorted(s["span_id"] for s in rx.spans()) == ids
-        assert len(rx.points("cli.command.duration")) >= 1
+        assert len(rx.points("cli_telemetry.command.duration")) >= 1
     assert (report.delivered, report.remaining, report.stopped) == (5, 0, drainer.EMPTY)
     assert spool.count(paths) == 0
     state = DeliveryState.load(paths)
@@ -91,7 +91,7 @@ def test_traces_accepted_marker_avoids_duplicate_spans(
         report = run(paths, respect_breaker=False)
         assert report.delivered == 4
         assert sorted(s["span_id"] for s in rx.spans()) == ids, "each span exactly once"
-        assert sum(p["count"] for p in rx.points("cli.command.duration")) == 4
+        assert sum(p["count"] for p in rx.points("cli_telemetry.command.duration")) == 4
     assert spool.count(paths) == 0
 
 
@@ -153,7 +153,7 @@ def test_corrupt_files_are_dropped_and_counted(paths: Paths) -> None:
     folder = Path(paths.spool_dir)
     (folder / "00000000000000000001-1-aaaaaa.json").write_bytes(b"{not json")
     (folder / "00000000000000000002-1-bbbbbb.json").write_bytes(
-        json.dumps({"v": 999, "attributes": {"cli.telemetry.dropped": 4}}).encode()
+        json.dumps({"v": 999, "attributes": {"cli_telemetry.sdk.dropped": 4}}).encode()
     )
     (folder / "00000000000000000003-1-cccccc.json").write_bytes(b"\xff" * 10)
     with OtlpHttpReceiver() as rx:
@@ -345,3 +345,75 @@ def test_the_delivery_log_is_bounded(paths: Paths, monkeypatch: pytest.MonkeyPat
     assert log.stat().st_size <= 2000 + 200
     assert Path(f"{log}.1").exists()
     assert not Path(f"{log}.2").exists()
+
+
+def previous_release_record() -> bytes:
+    """A spool record as the previous release wrote it: the same record format
+    (``RECORD_VERSION``), the built-in attributes under their old ``cli.*`` names."""
+    return json.dumps(
+        {
+            "v": 1,
+            "app": "spoolapp",
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "span_id": "b7ad6b7169203331",
+            "parent_span_id": None,
+            "name": "spoolapp stage new",
+            "start_ns": 1_700_000_000_000_000_000,
+            "end_ns": 1_700_000_000_250_000_000,
+            "status": "UNSET",
+            "sampled": True,
+            "attributes": {
+                "process.executable.name": "spoolapp",
+                "process.exit.code": 0,
+                "process.pid": 4242,
+                "cli.command": "stage new",
+                "cli.flags": ["--force"],
+                "cli.interactive": False,
+                "cli.ci": True,
+                "cli.ci.provider": "github_actions",
+                "cli.agent": "claude_code",
+                "cli.telemetry.overhead_ms": 1.25,
+                "cli.telemetry.dropped": 2,
+            },
+            "resource": {
+                "service.name": "spoolapp",
+                "service.version": "1.0.0",
+                "cli.installation.id": "7b0c0a52-0000-4000-8000-000000000000",
+                "service.instance.id": "7b0c0a52-0000-4000-8000-000000000000",
+                "cli.telemetry.schema_version": "2.d13059d5",
+            },
+            "phases": [],
+            "metrics": [],
+        }
+    ).encode()
+
+
+def test_a_record_spooled_by_the_previous_release_is_delivered_under_current_names(
+    paths: Paths,
+) -> None:
+    assert spool.write(paths, previous_release_record())
+    assert spool.drops_in(json.loads(previous_release_record())) == 2  # old name still read
+    with OtlpHttpReceiver() as rx:
+        report = run(paths, rx.endpoint)
+        (span,) = rx.spans()
+        points = rx.points("cli_telemetry.command.duration")
+        assert not rx.points("cli.command.duration")
+    assert report.delivered == 1
+    assert span["attributes"] == {
+        "process.executable.name": "spoolapp",
+        "process.exit.code": 0,
+        "process.pid": 4242,
+        "cli_telemetry.command": "stage new",
+        "cli_telemetry.flags": ["--force"],
+        "process.interactive": False,
+        "cli_telemetry.ci.detected": True,
+        "cli_telemetry.ci.provider": "github_actions",
+        "cli_telemetry.agent": "claude_code",
+        "cli_telemetry.sdk.overhead_ms": 1.25,
+        "cli_telemetry.sdk.dropped": 2,
+    }
+    resource = span["resource"]
+    assert resource["cli_telemetry.schema.version"] == "2.d13059d5"
+    assert resource["service.instance.id"] == "7b0c0a52-0000-4000-8000-000000000000"
+    assert not [k for k in resource if k.startswith("cli.")]
+    assert [p["attributes"]["cli_telemetry.command"] for p in points] == ["stage new"]

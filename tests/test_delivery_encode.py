@@ -96,7 +96,7 @@ def _record(draw: Any) -> dict[str, Any]:
             st.fixed_dictionaries(
                 {},
                 optional={
-                    "cli.command": st.sampled_from(["deploy", "stage list"]),
+                    "cli_telemetry.command": st.sampled_from(["deploy", "stage list"]),
                     "process.exit.code": st.integers(0, 255),
                     "error.type": st.sampled_from(["usage_error", "builtins.ValueError"]),
                 },
@@ -190,12 +190,12 @@ def test_a_realistic_batch_is_identical_and_complete() -> None:
         "end_ns": 1_700_000_000_250_000_000,
         "status": "ERROR",
         "attributes": {
-            "cli.command": "deploy",
+            "cli_telemetry.command": "deploy",
             "process.exit.code": 1,
             "error.type": "builtins.RuntimeError",
-            "cli.flags": ["--force", "--stage"],
-            "cli.telemetry.overhead_ms": 1.25,
-            "cli.interactive": False,
+            "cli_telemetry.flags": ["--force", "--stage"],
+            "cli_telemetry.sdk.overhead_ms": 1.25,
+            "process.interactive": False,
         },
         "resource": {"service.name": "deployctl", "service.version": "1.4.2"},
         "phases": [
@@ -253,7 +253,7 @@ def test_a_realistic_batch_is_identical_and_complete() -> None:
     by_name = {m.name: m for m in metrics.resource_metrics[0].scope_metrics[0].metrics}
     assert by_name["deploy.bytes_uploaded"].sum.data_points[0].as_int == 15
     assert by_name["deploy.bytes_uploaded"].sum.aggregation_temporality == 1  # delta
-    assert by_name["cli.command.duration"].histogram.data_points[0].count == 1
+    assert by_name["cli_telemetry.command.duration"].histogram.data_points[0].count == 1
 
 
 def test_records_from_a_real_cli_are_identical(cli_env: dict[str, str], tmp_path: Any) -> None:
@@ -298,7 +298,7 @@ def test_cumulative_totals_grow_across_batches_and_only_when_committed(tmp_path:
     assert point(second, "app.items").sum.data_points[0].as_int == 14
     assert point(second, "app.items").sum.aggregation_temporality == 2  # cumulative
     assert point(second, "app.items").sum.data_points[0].start_time_unix_nano == 100
-    assert point(second, "cli.command.duration").histogram.data_points[0].count == 2
+    assert point(second, "cli_telemetry.command.duration").histogram.data_points[0].count == 2
     # Cumulative points are what the SDK would send for the same running totals.
     again = encode.CumulativeTotals.load(path)
     aggregated = again.fold(convert.aggregate([record]), 200)
@@ -318,7 +318,7 @@ def _counter_record(value: int) -> dict[str, Any]:
         "start_ns": 10,
         "end_ns": 20,
         "status": "UNSET",
-        "attributes": {"cli.command": "run"},
+        "attributes": {"cli_telemetry.command": "run"},
         "resource": {"service.name": "app"},
         "phases": [],
         "metrics": [
@@ -353,7 +353,7 @@ def test_a_lone_surrogate_cannot_be_encoded() -> None:
     """JSON can carry a lone surrogate (``"\\ud800"``); protobuf strings cannot. The encoder
     raises (the drainer then drops that record alone, see test_delivery_drain)."""
     record = _valid([_counter_record(1)])[0]
-    record["attributes"]["cli.command"] = "\ud800"
+    record["attributes"]["cli_telemetry.command"] = "\ud800"
     with pytest.raises(UnicodeEncodeError):
         encode.encode_spans([record])
 

@@ -46,9 +46,9 @@ APP = "clickapp"
 
 
 def assert_overhead_recorded(spans: list[dict[str, object]]) -> None:
-    """``cli.telemetry.overhead_ms`` is on every command span: a float, never negative."""
+    """``cli_telemetry.sdk.overhead_ms`` is on every command span: a float, never negative."""
     for span in spans:
-        value = span["attributes"]["cli.telemetry.overhead_ms"]  # type: ignore[index]
+        value = span["attributes"]["cli_telemetry.sdk.overhead_ms"]  # type: ignore[index]
         assert isinstance(value, float), span
         assert value >= 0, span
 
@@ -273,7 +273,7 @@ def test_ci_delivers_before_the_command_returns(cli_env: dict[str, str]) -> None
         assert result.returncode == 0
         spans = command_spans(rx.spans(), APP)  # no waiting: it is already there
         assert len(spans) == 1
-        assert spans[0]["attributes"]["cli.ci"] is True
+        assert spans[0]["attributes"]["cli_telemetry.ci.detected"] is True
         assert spool_files(env, APP) == []
         assert drainer_pids(state_dir(env, APP)) == []
     print(f"\n[measure] CI command with in-process delivery: {elapsed * 1000:.0f} ms")
@@ -366,7 +366,7 @@ def test_drops_are_reported_on_the_next_span(cli_env: dict[str, str]) -> None:
         rx.wait_for_spans(4)
         wait_for_drainer(env, APP)
         spans = command_spans(rx.spans(), APP)
-    dropped = [s["attributes"].get("cli.telemetry.dropped") for s in spans]
+    dropped = [s["attributes"].get("cli_telemetry.sdk.dropped") for s in spans]
     assert dropped == [1, 1]
     drops = state_dir(env, APP) / "dropped"
     assert not drops.exists() or drops.stat().st_size == 0, "every drop reported once"
@@ -389,4 +389,4 @@ def test_a_record_that_cannot_be_spooled_is_counted_and_its_claim_given_back(
         rx.wait_for_spans(2)
         wait_for_drainer(env, APP)
         (span,) = command_spans(rx.spans(), APP)
-    assert span["attributes"]["cli.telemetry.dropped"] == 6
+    assert span["attributes"]["cli_telemetry.sdk.dropped"] == 6

@@ -59,7 +59,7 @@ def test_accepted() -> None:
         assert (outcome.kind, outcome.status, outcome.rejected) == (OK, 200, 0)
         assert transport(rx.endpoint).send_metrics(metrics()).kind == OK
         assert len(rx.spans()) == 2
-        assert rx.points("cli.command.duration")
+        assert rx.points("cli_telemetry.command.duration")
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def test_deploy_event_phases_metrics_and_no_credentials(cli_env: dict[str, str])
                 "deploy.bytes_uploaded",
                 "deploy.functions.changed",
                 "deploy.build.duration",
-                "cli.command.duration",
+                "cli_telemetry.command.duration",
             )
         }
         finish(env, APP)
@@ -63,7 +63,7 @@ def test_deploy_event_phases_metrics_and_no_credentials(cli_env: dict[str, str])
     command = only_command_span(spans)
     attributes = command["attributes"]
     assert command["name"] == "deployctl deploy"
-    assert attributes["cli.command"] == "deploy"
+    assert attributes["cli_telemetry.command"] == "deploy"
     assert attributes["process.exit.code"] == 0
     assert command["status_code"] == "UNSET"
     # the per-command event: workspace and stage counts
@@ -74,7 +74,7 @@ def test_deploy_event_phases_metrics_and_no_credentials(cli_env: dict[str, str])
     assert attributes["deploy.functions.updated"] == updated
     assert attributes["deploy.functions.removed"] == removed
     assert attributes["deploy.infrastructure_changed"] is (added > 0 or removed > 0)
-    assert sorted(attributes["cli.flags"]) == [
+    assert sorted(attributes["cli_telemetry.flags"]) == [
         "--aws-access-key-id",
         "--aws-secret-access-key",
         "--stage",
@@ -101,8 +101,8 @@ def test_deploy_event_phases_metrics_and_no_credentials(cli_env: dict[str, str])
     (build_point,) = points["deploy.build.duration"]
     assert build_point["count"] == 1
     assert build_point["sum"] >= 0.01
-    (duration,) = points["cli.command.duration"]
-    assert duration["attributes"]["cli.command"] == "deploy"
+    (duration,) = points["cli_telemetry.command.duration"]
+    assert duration["attributes"]["cli_telemetry.command"] == "deploy"
     assert duration["attributes"]["process.exit.code"] == 0
     # credentials typed on the command line never leave the machine, nor are stored
     assert_never_sent(receiver, KEY_ID, SECRET_KEY, "AKIA")
@@ -116,7 +116,7 @@ def test_every_command_sends_its_event(cli_env: dict[str, str]) -> None:
             assert run_example(SCRIPT, args, env).returncode == 0
         spans = wait_for_commands(receiver, 2)
         finish(env, APP)
-    by_command = {s["attributes"]["cli.command"]: s for s in spans}
+    by_command = {s["attributes"]["cli_telemetry.command"]: s for s in spans}
     assert set(by_command) == {"stage list", "stage new"}
     for span in by_command.values():
         assert span["attributes"]["workspace.projects"] == 2
@@ -186,4 +186,4 @@ def test_first_run_notice_then_events(cli_env: dict[str, str]) -> None:
         assert second.stderr == b""
         (span,) = wait_for_commands(receiver, 1)
         finish(env, APP)
-    assert span["attributes"]["cli.command"] == "stage list"
+    assert span["attributes"]["cli_telemetry.command"] == "stage list"

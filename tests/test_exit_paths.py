@@ -124,10 +124,10 @@ def test_exit_path(
     attributes = command_span["attributes"]
     expected_command = scenario.command or app
     assert command_span["name"] == (f"{app} {scenario.command}" if scenario.command else app)
-    assert attributes["cli.command"] == expected_command
+    assert attributes["cli_telemetry.command"] == expected_command
     assert attributes["process.exit.code"] == scenario.expected_code(framework)
     assert attributes.get("error.type") == scenario.error_type
-    assert sorted(attributes.get("cli.flags", [])) == sorted(scenario.flags)
+    assert sorted(attributes.get("cli_telemetry.flags", [])) == sorted(scenario.flags)
     assert attributes["process.executable.name"] == app
     assert command_span["kind_name"] == "INTERNAL"
     assert command_span["status_code"] == (
@@ -172,7 +172,7 @@ def test_click_chained_commands(cli_env: dict[str, str]) -> None:
         assert result.returncode == 0, result.stderr
         (span,) = receiver.wait_for_spans(1)
         wait_for_drainer(env, "clickapp")
-    assert span["attributes"]["cli.command"] == "pipeline build+upload"
+    assert span["attributes"]["cli_telemetry.command"] == "pipeline build+upload"
 
 
 def test_argparse_alias_and_parse_known_args(cli_env: dict[str, str]) -> None:
@@ -188,5 +188,5 @@ def test_argparse_alias_and_parse_known_args(cli_env: dict[str, str]) -> None:
         spans = receiver.wait_for_spans(2)
         wait_for_drainer(env, "argparseapp")
     span = next(s for s in spans if s["name"].startswith("argparseapp"))
-    assert span["attributes"]["cli.command"] == "deploy"
-    assert span["attributes"]["cli.flags"] == ["--force"]
+    assert span["attributes"]["cli_telemetry.command"] == "deploy"
+    assert span["attributes"]["cli_telemetry.flags"] == ["--force"]

@@ -279,8 +279,8 @@ def test_someone_elses_cli_with_zero_code_change(
     assert resource["service.name"] == case.app
     assert resource["service.version"] == case.version
     assert attributes["process.executable.name"] == case.app
-    assert attributes["cli.command"] == case.command
-    assert sorted(attributes.get("cli.flags", [])) == sorted(case.flags)
+    assert attributes["cli_telemetry.command"] == case.command
+    assert sorted(attributes.get("cli_telemetry.flags", [])) == sorted(case.flags)
     assert attributes["process.exit.code"] == case.code
     assert attributes.get("error.type") == ("exit" if case.code else None)
     assert_never_sent(receiver, *case.secrets, str(tmp_path))

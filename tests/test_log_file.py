@@ -36,7 +36,10 @@ def _debug_record(stderr: bytes) -> dict[str, Any]:
 
 
 def _commands(log: Path) -> list[str]:
-    return [json.loads(line)["attributes"]["cli.command"] for line in log.read_text().splitlines()]
+    return [
+        json.loads(line)["attributes"]["cli_telemetry.command"]
+        for line in log.read_text().splitlines()
+    ]
 
 
 def test_bare_file_name_is_written_in_the_working_directory(
@@ -135,7 +138,7 @@ def test_debug_record_on_a_fresh_install_says_the_id_is_not_created_yet(
     )
     assert result.returncode == 0
     record = _debug_record(result.stderr)
-    assert record["resource"]["cli.installation.id"] == NO_INSTALLATION_ID
+    assert record["resource"]["service.instance.id"] == NO_INSTALLATION_ID
     assert not Path(cli_env["XDG_STATE_HOME"]).exists()  # nothing written
 
     # Once a recording run made the id, debug records show it.
@@ -159,4 +162,4 @@ def test_debug_record_on_a_fresh_install_says_the_id_is_not_created_yet(
         check=False,
     )
     record = _debug_record(result.stderr)
-    assert record["resource"]["cli.installation.id"] == made
+    assert record["resource"]["service.instance.id"] == made

@@ -384,7 +384,7 @@ def test_unsampled_command_sends_metrics_not_spans(
         }
         result = run_app("argparse_app.py", ["deploy"], env)
         assert result.returncode == 0, result.stderr
-        points = wait_for_metric(receiver, "cli.command.duration")
+        points = wait_for_metric(receiver, "cli_telemetry.command.duration")
         finish(env, "argparseapp")
         spans = receiver.spans()
     (record,) = _records(log)
@@ -484,7 +484,7 @@ def test_metrics_endpoint_alone_delivers_metrics(cli_env: dict[str, str], tmp_pa
             "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": receiver.metrics_url,
         }
         assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
-        points = wait_for_metric(receiver, "cli.command.duration")
+        points = wait_for_metric(receiver, "cli_telemetry.command.duration")
         finish(env, "argparseapp")
         assert receiver.spans() == []
     assert sum(p["count"] for p in points) == 1
@@ -500,7 +500,7 @@ def test_traces_exporter_none_sends_only_metrics(cli_env: dict[str, str], tmp_pa
             "OTEL_TRACES_EXPORTER": "none",
         }
         assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
-        wait_for_metric(receiver, "cli.command.duration")
+        wait_for_metric(receiver, "cli_telemetry.command.duration")
         finish(env, "argparseapp")
         assert receiver.spans() == []
         assert all(r.path == "/v1/metrics" for r in receiver.requests)
@@ -635,7 +635,7 @@ def test_grpc_without_the_extra_is_delivered_over_http(
         assert result.returncode == 0, result.stderr
         (span,) = wait_for_commands(receiver, 1)
         finish(env, "argparseapp")
-    assert span["attributes"]["cli.command"] == "deploy"
+    assert span["attributes"]["cli_telemetry.command"] == "deploy"
     assert spooled_count(env, "argparseapp") == 0
 
 
@@ -809,11 +809,11 @@ def test_service_instance_id_and_schema_url_are_sent(cli_env: dict[str, str]) ->
         }
         assert run_app("argparse_app.py", ["deploy"], env).returncode == 0
         (span,) = wait_for_commands(receiver, 1)
-        wait_for_metric(receiver, "cli.command.duration")
+        wait_for_metric(receiver, "cli_telemetry.command.duration")
         finish(env, "argparseapp")
         messages = [(r.signal, r.message) for r in receiver.requests if r.message is not None]
     resource = span["resource"]
-    assert resource["service.instance.id"] == resource["cli.installation.id"]
+    assert "cli.installation.id" not in resource  # removed: service.instance.id carries it
     assert len(resource["service.instance.id"]) == 36
     assert SEMCONV_SCHEMA_URL == "https://opentelemetry.io/schemas/1.44.0"
     urls = set()

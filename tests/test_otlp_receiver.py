@@ -99,11 +99,11 @@ def _emit_trace(exporter: SpanExporter, *, batch: bool = False) -> tuple[str, st
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("tests.otlp_receiver", "0.9")
     attributes: dict[str, Any] = {
-        "cli.command": "build",
+        "cli_telemetry.command": "build",
         "cli.exit_code": 0,
         "cli.duration_s": 1.5,
-        "cli.interactive": False,
-        "cli.flags": ["--verbose", "--jobs"],
+        "process.interactive": False,
+        "cli_telemetry.flags": ["--verbose", "--jobs"],
         "cli.sizes": [1, 2, 3],
         "cli.token": SECRET,
     }
@@ -130,11 +130,11 @@ def _assert_trace(rx: OtlpHttpReceiver | OtlpGrpcReceiver, ids: tuple[str, str, 
     assert parent["status_code"] == "UNSET"
     assert (child["status_code"], child["status_message"]) == ("ERROR", "step failed")
     assert parent["attributes"] == {
-        "cli.command": "build",
+        "cli_telemetry.command": "build",
         "cli.exit_code": 0,
         "cli.duration_s": 1.5,
-        "cli.interactive": False,
-        "cli.flags": ["--verbose", "--jobs"],
+        "process.interactive": False,
+        "cli_telemetry.flags": ["--verbose", "--jobs"],
         "cli.sizes": [1, 2, 3],
         "cli.token": SECRET,
     }
@@ -187,11 +187,11 @@ def _record_metrics(exporter: MetricExporter) -> tuple[MeterProvider, metrics_ap
         description="wall time",
         explicit_bucket_boundaries_advisory=[10.0, 100.0, 1000.0],
     )
-    counter.add(2, {"cli.command": "build"})
-    counter.add(1, {"cli.command": "build"})
-    counter.add(5, {"cli.command": "test"})
+    counter.add(2, {"cli_telemetry.command": "build"})
+    counter.add(1, {"cli_telemetry.command": "build"})
+    counter.add(5, {"cli_telemetry.command": "test"})
     for value in (5.0, 50.0, 70.0, 5000.0):
-        histogram.record(value, {"cli.command": "build"})
+        histogram.record(value, {"cli_telemetry.command": "build"})
     assert provider.force_flush(5_000)
     return provider, histogram
 
@@ -205,7 +205,7 @@ def _assert_metrics(rx: OtlpHttpReceiver | OtlpGrpcReceiver) -> None:
         True,
     )
     assert (counter["unit"], counter["description"]) == ("{invocation}", "runs")
-    by_command = {p["attributes"]["cli.command"]: p["value"] for p in counter["points"]}
+    by_command = {p["attributes"]["cli_telemetry.command"]: p["value"] for p in counter["points"]}
     assert by_command == {"build": 3, "test": 5}
     assert counter["resource"]["service.name"] == "otlp-receiver-test"
     assert counter["scope_name"] == "tests.otlp_receiver"
@@ -216,7 +216,7 @@ def _assert_metrics(rx: OtlpHttpReceiver | OtlpGrpcReceiver) -> None:
         None,
     )
     (point,) = histogram["points"]
-    assert point["attributes"] == {"cli.command": "build"}
+    assert point["attributes"] == {"cli_telemetry.command": "build"}
     assert point["count"] == 4
     assert point["sum"] == pytest.approx(5125.0)
     assert point["explicit_bounds"] == [10.0, 100.0, 1000.0]
@@ -237,7 +237,7 @@ def test_http_delta_metrics_counter_and_histogram(http_rx: OtlpHttpReceiver) -> 
         _assert_metrics(http_rx)
         # A second collection carries only what was recorded since the first (delta), and its
         # window starts where the previous one ended.
-        histogram.record(7.0, {"cli.command": "build"})
+        histogram.record(7.0, {"cli_telemetry.command": "build"})
         assert provider.force_flush(5_000)
         points = http_rx.wait_for_metrics(
             lambda ms: len([m for m in ms if m["name"] == "cli.duration"]) >= 2

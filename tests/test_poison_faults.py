@@ -56,9 +56,9 @@ APP = "clickapp"
 def record(n: int, *, dropped: int = 0, phases: int = 0, app: str = "poison") -> dict[str, Any]:
     """A valid spool record (as the hand-off writes it): span id ``n + 1``."""
     start = 1_700_000_000_000_000_000 + n * 1_000_000
-    attributes: dict[str, Any] = {"cli.command": "deploy", "process.exit.code": 0}
+    attributes: dict[str, Any] = {"cli_telemetry.command": "deploy", "process.exit.code": 0}
     if dropped:
-        attributes["cli.telemetry.dropped"] = dropped
+        attributes["cli_telemetry.sdk.dropped"] = dropped
     return {
         "v": RECORD_VERSION,
         "app": app,
@@ -224,7 +224,7 @@ def test_a_non_utf8_argument_is_repaired_once_and_counted(
         wait_for_drainer(env, "noteapp")
         points = rx.points("app.deploys")
     assert span["attributes"]["app.target"] == "prod\ufffd\ufffd"
-    assert span["attributes"]["cli.telemetry.invalid_utf8"] == 2  # the span's, the point's
+    assert span["attributes"]["cli_telemetry.sdk.invalid_utf8"] == 2  # the span's, the point's
     assert points[0]["attributes"] == {"app.target": "prod\ufffd\ufffd"}
 
 

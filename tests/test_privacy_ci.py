@@ -2,8 +2,8 @@
 
 In CI a first run shows no notice (nobody reads it; CI machines are new every job), is on by
 default, and delivers in-process before exiting (no later run will drain the spool). The
-span says ``cli.ci`` and which provider; an agent running the command is named from a fixed
-table, never from the raw value of a variable.
+span says ``cli_telemetry.ci.detected`` and which provider; an agent running the command is
+named from a fixed table, never from the raw value of a variable.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def test_ci_first_run_no_notice_delivered_in_process(
         spans = receiver.spans()
         assert drainer_pids(state_dir(env, "clickapp")) == []
     command = next(s for s in spans if s["name"] == "clickapp deploy")
-    assert command["attributes"]["cli.ci"] is True
-    assert command["attributes"]["cli.ci.provider"] == provider
+    assert command["attributes"]["cli_telemetry.ci.detected"] is True
+    assert command["attributes"]["cli_telemetry.ci.provider"] == provider
     for value in CI_ENVIRONMENTS[provider].values():
         if len(value) > 4:
             for body in receiver.raw_bodies():
@@ -67,8 +67,8 @@ def test_not_ci_when_ci_is_false(cli_env: dict[str, str]) -> None:
     on = {**cli_env, "CI": "false", "CLICKAPP_TELEMETRY": "1"}
     run_app("click_app.py", ["deploy"], on)
     (record,) = history(on, "clickapp")
-    assert record["attributes"]["cli.ci"] is False
-    assert "cli.ci.provider" not in record["attributes"]
+    assert record["attributes"]["cli_telemetry.ci.detected"] is False
+    assert "cli_telemetry.ci.provider" not in record["attributes"]
 
 
 @pytest.mark.parametrize(
@@ -95,8 +95,8 @@ def test_agent_detected_and_named_from_a_fixed_table(
         spans = receiver.wait_for_spans(2)
         wait_for_drainer(env, "clickapp")
     command = next(s for s in spans if s["name"] == "clickapp deploy")
-    assert command["attributes"]["cli.agent"] == expected
-    assert command["attributes"]["cli.ci"] is False
+    assert command["attributes"]["cli_telemetry.agent"] == expected
+    assert command["attributes"]["cli_telemetry.ci.detected"] is False
     for body in receiver.raw_bodies():
         assert b"private-agent-name" not in body
 
@@ -105,4 +105,4 @@ def test_no_agent_attribute_without_an_agent(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "CLICKAPP_TELEMETRY": "1"}
     run_app("click_app.py", ["deploy"], env)
     (record,) = history(env, "clickapp")
-    assert "cli.agent" not in record["attributes"]
+    assert "cli_telemetry.agent" not in record["attributes"]

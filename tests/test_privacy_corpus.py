@@ -246,8 +246,8 @@ def test_every_channel_of_a_real_run_leaks_nothing(tmp_path: Path) -> None:
         bodies = receiver.raw_bodies()
     commands = [s for s in spans if s["name"].startswith("corpusapp")]
     assert len(commands) == len(SAMPLES)  # every record arrived
-    assert {s["attributes"]["cli.command"] for s in commands} == {"<redacted>"}
-    assert all(s["attributes"]["cli.telemetry.redacted"] >= 8 for s in commands)
+    assert {s["attributes"]["cli_telemetry.command"] for s in commands} == {"<redacted>"}
+    assert all(s["attributes"]["cli_telemetry.sdk.redacted"] >= 8 for s in commands)
     wire = [n for n in needles if any(_found(body, [n]) for body in bodies)]
     assert wire == []
     for path in _all_files(env, "corpusapp", log_file):

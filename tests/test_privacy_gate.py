@@ -99,9 +99,9 @@ def test_only_built_in_and_declared_keys_arrive(cli_env: dict[str, str]) -> None
     assert "leaky.flag" not in attributes
     assert "leaky.token" not in attributes
     # mode, version, took, ratio, flag, and the undeclared leaky.token and env.secret
-    assert attributes["cli.telemetry.redacted"] >= 7
+    assert attributes["cli_telemetry.sdk.redacted"] >= 7
     assert set(_spans_by_name(receiver)["ship"]["attributes"]) == {"leaky.note"}
-    assert {m["name"] for m in metrics} >= {"leaky.ops", "cli.command.duration"}
+    assert {m["name"] for m in metrics} >= {"leaky.ops", "cli_telemetry.command.duration"}
     for metric in metrics:
         assert set(metric["resource"]) <= set(BUILTIN_RESOURCE_ATTRIBUTES)
         for point in metric["points"]:
@@ -279,11 +279,11 @@ def test_generic_command_names_are_dynamic(
         result = run_app("leaky_app.py", [name], env)
         assert result.returncode == 0, result.stderr
         spans = _spans_by_name(receiver)
-        (duration,) = receiver.points("cli.command.duration")
+        (duration,) = receiver.points("cli_telemetry.command.duration")
         if expected != name:
             assert _leaks(receiver, *name.split()[1:] or [name]) == []
     span = spans[f"leakyapp {expected}"]
-    assert span["attributes"]["cli.command"] == expected
-    assert duration["attributes"]["cli.command"] == expected
+    assert span["attributes"]["cli_telemetry.command"] == expected
+    assert duration["attributes"]["cli_telemetry.command"] == expected
     if expected != name:
-        assert span["attributes"]["cli.telemetry.redacted"] >= 1
+        assert span["attributes"]["cli_telemetry.sdk.redacted"] >= 1

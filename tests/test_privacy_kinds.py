@@ -112,7 +112,7 @@ def test_the_schema_dict_carries_a_kind_for_every_attribute() -> None:
         for key, field in data[section].items():  # type: ignore[attr-defined]
             assert {"description", "kind", "type"} <= set(field), key
     assert data["span_attributes"]["x.y"]["values"] == ["p"]  # type: ignore[index]
-    assert data["span_attributes"]["cli.flags"]["type"] == "string[]"  # type: ignore[index]
+    assert data["span_attributes"]["cli_telemetry.flags"]["type"] == "string[]"  # type: ignore[index]
     assert set(builtin_fields()) >= set(data["resource_attributes"])  # type: ignore[arg-type]
 
 

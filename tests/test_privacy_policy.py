@@ -65,7 +65,7 @@ def test_policy_lists_every_field_and_the_real_opt_outs(cli_env: dict[str, str])
     policy = _deployctl(cli_env, "telemetry", "schema", "--format", "policy")
     for key in (*BUILTIN_SPAN_ATTRIBUTES, *BUILTIN_RESOURCE_ATTRIBUTES, *DEPLOYCTL_FIELDS):
         assert f"| `{key}` |" in policy, key
-    for metric in (*DEPLOYCTL_METRICS, "cli.command.duration"):
+    for metric in (*DEPLOYCTL_METRICS, "cli_telemetry.command.duration"):
         assert f"| `{metric}` |" in policy
     assert "functions added by the deploy" in policy  # each field's description
     for opt_out in (

@@ -93,7 +93,7 @@ def test_a_child_cli_run_in_a_phase_joins_the_parent_trace(
     spans = receiver.spans()
     parent = next(s for s in commands if s["resource"]["service.name"] == "releasectl")
     child = next(s for s in commands if s["resource"]["service.name"] == "publishtool")
-    phases = {s["name"]: s for s in spans if "cli.command" not in s["attributes"]}
+    phases = {s["name"]: s for s in spans if "cli_telemetry.command" not in s["attributes"]}
     assert set(phases) == {"tag", "child", "upload"}
     assert parent["parent_span_id"] == ""
     assert phases["child"]["parent_span_id"] == parent["span_id"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-from support import ROOT, run_app
+from otel_cli_telemetry.schema import RENAMED_ATTRIBUTES
+
+from support import ROOT, run_app, state_dir
 
 DEPLOYCTL = ROOT / "examples" / "deploy" / "deployctl.py"
 
@@ -54,3 +57,30 @@ def test_report_with_nothing_recorded(cli_env: dict[str, str]) -> None:
     result = _admin(cli_env, "--app", "nothing", "report")
     assert result.returncode == 0
     assert result.stdout.strip() == "No telemetry recorded for nothing on this machine yet."
+
+
+def test_history_written_before_the_rename_still_counts(cli_env: dict[str, str]) -> None:
+    """History lines of the previous release name the command ``cli.command``: an upgrade
+    must not blank the report (the old names are read through ``schema.lookup``)."""
+    env = {**cli_env, "DEPLOYCTL_TELEMETRY": "1"}
+    for args in (["deploy", "--stage", "dev"], ["stage", "new", "preview"]):
+        assert run_app(DEPLOYCTL, args, env).returncode == 0, args
+    history = state_dir(env, "deployctl") / "records.jsonl"
+    previous = {new: old for old, new in RENAMED_ATTRIBUTES.items()}
+    old_lines = []
+    for line in history.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        record["attributes"] = {previous.get(k, k): v for k, v in record["attributes"].items()}
+        assert "cli.command" in record["attributes"]
+        old_lines.append(json.dumps(record))
+    history.write_text("\n".join(old_lines) + "\n", encoding="utf-8")
+    assert run_app(DEPLOYCTL, ["deploy", "--stage", "dev"], env).returncode == 0
+
+    result = _admin(env, "--app", "deployctl", "report")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("deployctl: 3 command(s) recorded on this machine, ")
+    (header,) = [line for line in lines if line.startswith("command")]
+    rows = {line[:22].strip(): line[22:].split() for line in lines[lines.index(header) + 1 :]}
+    assert rows["deploy"][:2] == ["2", "0"]  # one old line, one new: the same command
+    assert rows["stage new"][:2] == ["1", "0"]

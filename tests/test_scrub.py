@@ -838,7 +838,7 @@ print(rules._loaded is None, rules._harmless is None)
         "deployctl deploy", "deployctl", "deploy", "1.4.2", "linux", "amd64", "cpython",
         "otel_cli_telemetry", "python", "--force", "--region", "usage_error",
         "requests.exceptions.ConnectionError", "github_actions", "claude_code", "upload",
-        "deploy.functions.added", "cli.command.duration", "{function}", "By",
+        "deploy.functions.added", "cli_telemetry.command.duration", "{function}", "By",
     ]  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-c", program, *record_values],

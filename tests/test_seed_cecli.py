@@ -69,7 +69,7 @@ def test_a_random_share_is_asked_and_yes_opts_in(cli_env: dict[str, str]) -> Non
         finish(env, APP)
     assert span["attributes"]["gen_ai.request.model"] == "claude-sonnet-4"
     assert span["attributes"]["pairprog.edit_format"] == "diff"
-    assert span["resource"]["cli.installation.id"] == IN_SHARE
+    assert span["resource"]["service.instance.id"] == IN_SHARE
     by_type = {p["attributes"]["gen_ai.token.type"]: p for p in points}
     assert set(by_type) == {"input", "output"}
     assert by_type["output"]["sum"] == 42
@@ -110,7 +110,7 @@ def test_analytics_flag_asks_first_time_even_outside_the_share(cli_env: dict[str
         assert PROMPT in output
         (span,) = wait_for_commands(receiver, 1)
         finish(env, APP)
-    assert span["attributes"]["cli.command"] == APP
+    assert span["attributes"]["cli_telemetry.command"] == APP
 
 
 def test_analytics_without_a_terminal_does_not_opt_in(cli_env: dict[str, str]) -> None:

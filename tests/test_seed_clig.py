@@ -69,12 +69,16 @@ def test_os_version_exit_codes_and_success_rate(cli_env: dict[str, str]) -> None
         assert run_example(SCRIPT, ["sync"], env).returncode == 0
         spans = wait_for_commands(receiver, 3)
         receiver.wait_for_metrics(
-            lambda _: len(receiver.points("cli.command.duration")) >= 3, timeout=20
+            lambda _: len(receiver.points("cli_telemetry.command.duration")) >= 3, timeout=20
         )
-        durations = receiver.points("cli.command.duration")
+        durations = receiver.points("cli_telemetry.command.duration")
         finish(env, APP)
     outcomes = sorted(
-        (s["attributes"]["cli.command"], s["attributes"]["process.exit.code"], s["status_code"])
+        (
+            s["attributes"]["cli_telemetry.command"],
+            s["attributes"]["process.exit.code"],
+            s["status_code"],
+        )
         for s in spans
     )
     assert outcomes == [("status", 0, "UNSET"), ("sync", 0, "UNSET"), ("sync", 3, "ERROR")]
@@ -98,7 +102,7 @@ def test_crash_still_sends_its_event_without_the_message(cli_env: dict[str, str]
         assert b"RuntimeError: corrupt index" in result.stderr  # the user's traceback is intact
         (span,) = wait_for_commands(receiver, 1)
         finish(env, APP)
-    assert span["attributes"]["cli.command"] == "crash"
+    assert span["attributes"]["cli_telemetry.command"] == "crash"
     assert span["attributes"]["process.exit.code"] == 1
     assert span["attributes"]["error.type"] == "RuntimeError"
     assert span["status_code"] == "ERROR"
@@ -151,7 +155,7 @@ def test_flags_are_names_only(cli_env: dict[str, str]) -> None:
         spans = receiver.wait_for_spans(2)
         finish(env, APP)
     span = only_command_span(spans)
-    assert span["attributes"]["cli.flags"] == ["--dry-run", "--remote"]
+    assert span["attributes"]["cli_telemetry.flags"] == ["--dry-run", "--remote"]
     assert_never_sent(receiver, "hunter2", "alice", "git.example.com", "team/repo")
 
 

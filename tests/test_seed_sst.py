@@ -34,15 +34,15 @@ def test_command_version_cpus_and_os(cli_env: dict[str, str]) -> None:
             assert result.returncode == 0, result.stderr
         spans = wait_for_commands(receiver, 2)
         finish(env, APP)
-    by_command = {s["attributes"]["cli.command"]: s for s in spans}
+    by_command = {s["attributes"]["cli_telemetry.command"]: s for s in spans}
     assert set(by_command) == {"start", "deploy"}
     assert by_command["start"]["name"] == "sst start"  # SST's CLI_COMMAND {"command": "start"}
     for span in spans:
         assert span["resource"]["service.version"] == "2.43.6"
         assert span["attributes"]["sst.machine.cpus"] == os.cpu_count()
         assert span["resource"]["os.type"] == platform.system().lower()
-        assert span["attributes"]["cli.ci"] is False
-        assert "cli.ci.provider" not in span["attributes"]
+        assert span["attributes"]["cli_telemetry.ci.detected"] is False
+        assert "cli_telemetry.ci.provider" not in span["attributes"]
     assert_never_sent(receiver, "alice-dev")
 
 
@@ -55,9 +55,9 @@ def test_ci_is_detected_and_delivered_within_the_run(cli_env: dict[str, str]) ->
         assert result.stderr == b""  # no notice in CI
         (span,) = wait_for_commands(receiver, 1, timeout=1)  # already delivered at exit
         finish(env, APP)
-    assert span["attributes"]["cli.ci"] is True
-    assert span["attributes"]["cli.ci.provider"] == "github_actions"
-    assert span["attributes"]["cli.command"] == "build"
+    assert span["attributes"]["cli_telemetry.ci.detected"] is True
+    assert span["attributes"]["cli_telemetry.ci.provider"] == "github_actions"
+    assert span["attributes"]["cli_telemetry.command"] == "build"
 
 
 def test_telemetry_status_disable_enable(cli_env: dict[str, str]) -> None:
@@ -77,7 +77,7 @@ def test_telemetry_status_disable_enable(cli_env: dict[str, str]) -> None:
         assert run_example(SCRIPT, ["start"], env).returncode == 0
         (span,) = wait_for_commands(receiver, 1)
         finish(env, APP)
-    assert span["attributes"]["cli.command"] == "start"
+    assert span["attributes"]["cli_telemetry.command"] == "start"
 
 
 def test_env_var_opt_out(cli_env: dict[str, str]) -> None:

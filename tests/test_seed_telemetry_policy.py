@@ -34,24 +34,24 @@ SCRIPT = "telemetry-policy/yourcli.py"
 
 #: The policy's data points -> where they are: ("span"|"resource", attribute).
 POLICY_FIELDS = {
-    "event_version": ("resource", "cli.telemetry.schema_version"),
-    "installation_id": ("resource", "cli.installation.id"),
+    "event_version": ("resource", "cli_telemetry.schema.version"),
+    "installation_id": ("resource", "service.instance.id"),
     "cli_version": ("resource", "service.version"),
-    "command": ("span", "cli.command"),
+    "command": ("span", "cli_telemetry.command"),
     "os_arch": ("resource", "os.type"),  # with host.arch, below
     "status": ("span", "process.exit.code"),
-    "is_interactive": ("span", "cli.interactive"),
+    "is_interactive": ("span", "process.interactive"),
 }
 #: What the SDK adds to every record (documented in examples/telemetry-policy/README.md).
 SPAN_ENVELOPE = {
     "process.executable.name",
     "process.pid",
-    "cli.flags",
-    "cli.ci",
-    "cli.ci.provider",
-    "cli.agent",
-    "cli.telemetry.overhead_ms",
-    "cli.telemetry.dropped",
+    "cli_telemetry.flags",
+    "cli_telemetry.ci.detected",
+    "cli_telemetry.ci.provider",
+    "cli_telemetry.agent",
+    "cli_telemetry.sdk.overhead_ms",
+    "cli_telemetry.sdk.dropped",
 }
 RESOURCE_ENVELOPE = {
     "service.name",
@@ -62,11 +62,10 @@ RESOURCE_ENVELOPE = {
     "telemetry.sdk.language",
     "telemetry.sdk.version",
 }
-POLICY_SPAN = {"cli.command", "process.exit.code", "error.type", "cli.interactive"}
+POLICY_SPAN = {"cli_telemetry.command", "process.exit.code", "error.type", "process.interactive"}
 POLICY_RESOURCE = {
-    "cli.telemetry.schema_version",
-    "cli.installation.id",
-    "service.instance.id",  # the same installation id, under its semantic-conventions name
+    "cli_telemetry.schema.version",
+    "service.instance.id",  # the installation id, under its semantic-conventions name
     "service.version",
     "os.type",
     "host.arch",
@@ -105,7 +104,7 @@ def test_exactly_the_policy_fields(cli_env: dict[str, str], tmp_path: Path) -> N
         bad = run_example(SCRIPT, ["build", "--manifest", str(manifest)], env)
         assert exit_status(bad.returncode) == 3
         spans = wait_for_commands(receiver, 2)
-        points = wait_for_metric(receiver, "cli.command.duration")
+        points = wait_for_metric(receiver, "cli_telemetry.command.duration")
         finish(env, APP, _root(env))
     installation_id = (_root(cli_env) / "installation_id").read_text().strip()
     assert UUID4.match(installation_id)
@@ -114,14 +113,14 @@ def test_exactly_the_policy_fields(cli_env: dict[str, str], tmp_path: Path) -> N
         attributes, resource = span["attributes"], span["resource"]
         for where, key in POLICY_FIELDS.values():
             assert key in (resource if where == "resource" else attributes), key
-        assert resource["cli.installation.id"] == installation_id
         assert resource["service.instance.id"] == installation_id
+        assert "cli.installation.id" not in resource
         assert resource["service.version"] == "0.2.1"
         assert resource["os.type"]  # os_arch: os.type + host.arch, e.g. linux + amd64
         assert resource["host.arch"]
-        assert resource["cli.telemetry.schema_version"]
-        assert attributes["cli.command"] == "build"
-        assert attributes["cli.interactive"] is False
+        assert resource["cli_telemetry.schema.version"]
+        assert attributes["cli_telemetry.command"] == "build"
+        assert attributes["process.interactive"] is False
         assert span["end_ns"] > span["start_ns"]  # duration_ms
         # nothing beyond the policy and the documented envelope; no custom field at all
         assert set(attributes) <= POLICY_SPAN | SPAN_ENVELOPE, set(attributes) - POLICY_SPAN
@@ -143,7 +142,7 @@ def test_is_interactive_on_a_terminal(cli_env: dict[str, str]) -> None:
         assert code == 0, output
         (span,) = wait_for_commands(receiver, 1)
         finish(env, APP, _root(env))
-    assert span["attributes"]["cli.interactive"] is True
+    assert span["attributes"]["process.interactive"] is True
 
 
 def test_first_run_notice_needs_no_input(cli_env: dict[str, str]) -> None:
@@ -178,7 +177,7 @@ def test_telemetry_disable_and_enable(cli_env: dict[str, str]) -> None:
         assert run_example(SCRIPT, ["deploy", "web"], env).returncode == 0
         (span,) = wait_for_commands(receiver, 1)  # the telemetry commands are not recorded
         finish(env, APP, _root(env))
-    assert span["attributes"]["cli.command"] == "deploy"
+    assert span["attributes"]["cli_telemetry.command"] == "deploy"
 
 
 def test_env_opt_out_for_a_single_run(cli_env: dict[str, str]) -> None:
@@ -231,7 +230,7 @@ def test_never_command_arguments_or_flag_values(cli_env: dict[str, str]) -> None
     args = ["deploy", "project-orion", "--env", "prod-eu-7", "--token", "tkn_9f8e7d6c5b4a"]
     span, receiver, code = _run_one(cli_env, args)
     assert code == 0
-    assert span["attributes"]["cli.command"] == "deploy"
+    assert span["attributes"]["cli_telemetry.command"] == "deploy"
     assert_never_sent(receiver, "project-orion", "prod-eu-7", "tkn_9f8e7d6c5b4a")
 
 

@@ -18,9 +18,9 @@ from otel_cli_telemetry.schema import RECORD_VERSION
 
 def record_line(n: int = 0, dropped: int = 0, pad: int = 0) -> bytes:
     """A valid spool record (what the hand-off writes), optionally carrying drops."""
-    attributes: dict[str, object] = {"cli.command": "deploy", "process.exit.code": 0}
+    attributes: dict[str, object] = {"cli_telemetry.command": "deploy", "process.exit.code": 0}
     if dropped:
-        attributes["cli.telemetry.dropped"] = dropped
+        attributes["cli_telemetry.sdk.dropped"] = dropped
     if pad:
         attributes["app.note"] = "x" * pad
     data = {

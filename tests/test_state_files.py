@@ -56,7 +56,7 @@ def test_ten_first_runs_at_once_agree_on_one_installation_id(cli_env: dict[str, 
     assert _is_uuid4(installation_id)
     records = history(env, "consentapp")
     assert len(records) == 10
-    assert {r["resource"]["cli.installation.id"] for r in records} == {installation_id}
+    assert {r["resource"]["service.instance.id"] for r in records} == {installation_id}
     assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -181,7 +181,7 @@ def test_corrupt_installation_id(cli_env: dict[str, str], content: bytes | None)
     else:
         installation_id = id_file.read_text().strip()
         assert _is_uuid4(installation_id)
-        assert [r["resource"]["cli.installation.id"] for r in records] == [installation_id] * 2
+        assert [r["resource"]["service.instance.id"] for r in records] == [installation_id] * 2
 
 
 @pytest.mark.parametrize("content", [b"{oops", b"", None])
@@ -193,7 +193,7 @@ def test_corrupt_schema_file(cli_env: dict[str, str], content: bytes | None) -> 
     assert len(history(env, APP)) == 1
     admin = _admin(env, "schema")
     assert admin.returncode == 0
-    assert b"cli.command" in admin.stdout
+    assert b"cli_telemetry.command" in admin.stdout
 
 
 def test_state_dir_path_is_a_file(cli_env: dict[str, str]) -> None:

@@ -54,7 +54,7 @@ def test_click_runner_records_one_command_each(
     ok, usage = cli_telemetry.records
     assert ok["attributes"]["tool.items"] == 3
     assert "not.declared" not in ok["attributes"]
-    assert ok["attributes"]["cli.flags"] == ["--count", "--secret"]
+    assert ok["attributes"]["cli_telemetry.flags"] == ["--count", "--secret"]
     assert [p["name"] for p in ok["phases"]] == ["compute"]
     assert cli_telemetry.metric_points("tool.processed") == [
         {"value": 3, "attributes": {"tool.items": 3}}
@@ -80,8 +80,8 @@ def test_typer_runner(cli_telemetry: CapturedTelemetry, tmp_path: Path) -> None:
     assert runner.invoke(app, ["hello", "ann", "--loud"]).exit_code == 0
     assert runner.invoke(app, ["fail"]).exit_code == 1
     hello_record, fail_record = cli_telemetry.records
-    assert hello_record["attributes"]["cli.command"] == "hello"
-    assert hello_record["attributes"]["cli.flags"] == ["--loud"]
+    assert hello_record["attributes"]["cli_telemetry.command"] == "hello"
+    assert hello_record["attributes"]["cli_telemetry.flags"] == ["--loud"]
     assert "ann" not in repr(hello_record)
     assert fail_record["attributes"]["error.type"] == "RuntimeError"
 
@@ -211,5 +211,5 @@ def test_boolean_flag_names_as_used(cli_telemetry: CapturedTelemetry, tmp_path: 
     parser.add_argument("-f", "--force", action="store_true")
     with telemetry.command("argparse"):
         parser.parse_args(["--no-analytics", "-f"])
-    flags = [r["attributes"]["cli.flags"] for r in cli_telemetry.records]
+    flags = [r["attributes"]["cli_telemetry.flags"] for r in cli_telemetry.records]
     assert flags == [["--no-cache"], ["--cache"], ["--force", "--no-analytics"]]

@@ -10,13 +10,13 @@ import (
 func sdkShapedRequest(b *testing.B) []byte {
 	td := cliTraces(300)
 	for _, s := range td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().All() {
-		for _, k := range []string{"cli.ci", "cli.interactive"} {
+		for _, k := range []string{"cli_telemetry.ci.detected", "process.interactive"} {
 			s.Attributes().PutBool(k, false)
 		}
 		for _, k := range []string{"deploy.functions.added", "deploy.functions.updated", "process.pid", "workspace.stages"} {
 			s.Attributes().PutInt(k, 3)
 		}
-		s.Attributes().PutDouble("cli.telemetry.overhead_ms", 1.5)
+		s.Attributes().PutDouble("cli_telemetry.sdk.overhead_ms", 1.5)
 		s.Attributes().PutStr("process.executable.name", "deployctl")
 	}
 	buf, err := marshalRequest(td)

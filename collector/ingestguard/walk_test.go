@@ -25,9 +25,9 @@ func cliTraces(spans int) ptrace.Traces {
 	for i := 0; i < spans; i++ {
 		s := ss.Spans().AppendEmpty()
 		s.SetName("deployctl deploy")
-		s.Attributes().PutStr("cli.command", "deploy")
+		s.Attributes().PutStr("cli_telemetry.command", "deploy")
 		s.Attributes().PutInt("process.exit.code", 0)
-		flags := s.Attributes().PutEmptySlice("cli.flags")
+		flags := s.Attributes().PutEmptySlice("cli_telemetry.flags")
 		flags.AppendEmpty().SetStr("--force")
 		flags.AppendEmpty().SetStr("--stage")
 	}
@@ -100,9 +100,9 @@ func TestAcceptsWhatTheSDKSends(t *testing.T) {
 	}
 	md := pmetric.NewMetrics()
 	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName("cli.command.duration")
+	m.SetName("cli_telemetry.command.duration")
 	p := m.SetEmptyHistogram().DataPoints().AppendEmpty()
-	p.Attributes().PutStr("cli.command", "deploy")
+	p.Attributes().PutStr("cli_telemetry.command", "deploy")
 	p.BucketCounts().FromRaw([]uint64{1, 2, 3})
 	p.ExplicitBounds().FromRaw([]float64{0.1, 1})
 	p.Exemplars().AppendEmpty().FilteredAttributes().PutStr("k", "v")

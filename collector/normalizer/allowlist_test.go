@@ -53,7 +53,18 @@ func TestShippedAllowlistLoads(t *testing.T) {
 	if out.Name() != "deployctl stage new" {
 		t.Fatalf("span name %q", out.Name())
 	}
-	if v, ok := out.Attributes().Get("cli.command"); !ok || v.Str() != "stage" {
-		t.Fatal("cli.command lost")
+	if v, ok := out.Attributes().Get("cli_telemetry.command"); !ok || v.Str() != "stage" {
+		t.Fatal("cli_telemetry.command lost")
+	}
+	// An SDK of the previous release is still heard: its names are renamed, not dropped.
+	sink.Reset()
+	if err := proc.ConsumeTraces(context.Background(), previousReleaseTraces()); err != nil {
+		t.Fatal(err)
+	}
+	old := firstSpan(sink.AllTraces()[0]).Attributes()
+	for _, key := range []string{"cli_telemetry.command", "cli_telemetry.flags", "process.interactive"} {
+		if _, ok := old.Get(key); !ok {
+			t.Fatalf("%s of a previous-release SDK lost: %v", key, old.AsRaw())
+		}
 	}
 }

@@ -59,6 +59,13 @@ type Config struct {
 	// MetricAttributes are the keys allowed on metric points; Metrics the metrics.
 	MetricAttributes map[string]FieldConfig  `mapstructure:"metric_attributes"`
 	Metrics          map[string]MetricConfig `mapstructure:"metrics"`
+
+	// RenamedAttributes maps attribute names an older SDK sends to their current names
+	// (generated from the SDK's own map): such a key is renamed, then checked like the
+	// current one, and counted as replaced (reason renamed_key) instead of being dropped
+	// as undeclared. RenamedMetrics does the same for metric names.
+	RenamedAttributes map[string]string `mapstructure:"renamed_attributes"`
+	RenamedMetrics    map[string]string `mapstructure:"renamed_metrics"`
 }
 
 func createDefaultConfig() *Config {
@@ -124,7 +131,34 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	declared := map[string]bool{}
+	for _, fields := range []map[string]FieldConfig{c.ResourceAttributes, c.SpanAttributes, c.PhaseAttributes, c.MetricAttributes} {
+		for key := range fields {
+			declared[key] = true
+		}
+	}
+	errs = append(errs, validateRenames("renamed_attributes", c.RenamedAttributes, declared)...)
+	metrics := map[string]bool{}
+	for name := range c.Metrics {
+		metrics[name] = true
+	}
+	errs = append(errs, validateRenames("renamed_metrics", c.RenamedMetrics, metrics)...)
 	return errors.Join(errs...)
+}
+
+// validateRenames: every old name must lead to a declared current name and must not be
+// declared itself (a declared name is kept as it is, so its rename could never apply).
+func validateRenames(group string, renamed map[string]string, declared map[string]bool) []error {
+	var errs []error
+	for _, old := range sortedKeys(renamed) {
+		switch current := renamed[old]; {
+		case !declared[current]:
+			errs = append(errs, fmt.Errorf("%s::%s: %q is not declared", group, old, current))
+		case declared[old]:
+			errs = append(errs, fmt.Errorf("%s::%s: the old name is itself declared", group, old))
+		}
+	}
+	return errs
 }
 
 func (f FieldConfig) validate() error {

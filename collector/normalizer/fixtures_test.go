@@ -16,38 +16,47 @@ func testConfig() *Config {
 	cfg := createDefaultConfig()
 	cfg.App = "deployctl"
 	cfg.ResourceAttributes = map[string]FieldConfig{
-		"service.name":        {Type: "string", Kind: "identifier"},
-		"service.version":     {Type: "string", Kind: "version"},
-		"os.type":             {Type: "string", Kind: "enum", Values: []string{"linux", "darwin", "windows"}},
-		"cli.installation.id": {Type: "string", Kind: "identifier"},
+		"service.name":                 {Type: "string", Kind: "identifier"},
+		"service.version":              {Type: "string", Kind: "version"},
+		"os.type":                      {Type: "string", Kind: "enum", Values: []string{"linux", "darwin", "windows"}},
+		"service.instance.id":          {Type: "string", Kind: "identifier"},
+		"cli_telemetry.schema.version": {Type: "string", Kind: "version"},
 	}
 	cfg.SpanAttributes = map[string]FieldConfig{
-		"cli.command":       {Type: "string", Kind: "identifier"},
-		"cli.flags":         {Type: "string[]", Kind: "identifier"},
-		"cli.interactive":   {Type: "bool", Kind: "bool"},
-		"process.exit.code": {Type: "int", Kind: "integer"},
-		"error.type":        {Type: "string", Kind: "identifier"},
-		"deploy.region":     {Type: "string", Kind: "enum", Values: []string{"eu", "us"}},
-		"deploy.note":       {Type: "string", Kind: "text"},
-		"deploy.ratio":      {Type: "double", Kind: "number"},
-		"deploy.timeout":    {Type: "string", Kind: "duration"},
-		"deploy.sizes":      {Type: "int[]", Kind: "integer"},
-		"deploy.stage":      {Type: "any", Kind: "identifier"},
+		"cli_telemetry.command": {Type: "string", Kind: "identifier"},
+		"cli_telemetry.flags":   {Type: "string[]", Kind: "identifier"},
+		"process.interactive":   {Type: "bool", Kind: "bool"},
+		"process.exit.code":     {Type: "int", Kind: "integer"},
+		"error.type":            {Type: "string", Kind: "identifier"},
+		"deploy.region":         {Type: "string", Kind: "enum", Values: []string{"eu", "us"}},
+		"deploy.note":           {Type: "string", Kind: "text"},
+		"deploy.ratio":          {Type: "double", Kind: "number"},
+		"deploy.timeout":        {Type: "string", Kind: "duration"},
+		"deploy.sizes":          {Type: "int[]", Kind: "integer"},
+		"deploy.stage":          {Type: "any", Kind: "identifier"},
 	}
 	cfg.PhaseAttributes = map[string]FieldConfig{
 		"error.type":    {Type: "string", Kind: "identifier"},
 		"deploy.region": {Type: "string", Kind: "enum", Values: []string{"eu", "us"}},
 	}
 	cfg.MetricAttributes = map[string]FieldConfig{
-		"cli.command":       {Type: "string", Kind: "identifier"},
-		"process.exit.code": {Type: "int", Kind: "integer"},
-		"deploy.region":     {Type: "string", Kind: "enum", Values: []string{"eu", "us"}},
+		"cli_telemetry.command": {Type: "string", Kind: "identifier"},
+		"process.exit.code":     {Type: "int", Kind: "integer"},
+		"deploy.region":         {Type: "string", Kind: "enum", Values: []string{"eu", "us"}},
 	}
 	cfg.Metrics = map[string]MetricConfig{
-		"cli.command.duration": {Type: "histogram", Unit: "s", Description: "duration of each command",
-			Attributes: []string{"cli.command", "process.exit.code"}},
+		"cli_telemetry.command.duration": {Type: "histogram", Unit: "s", Description: "duration of each command",
+			Attributes: []string{"cli_telemetry.command", "process.exit.code"}},
 		"deploy.artifacts": {Type: "counter", Unit: "{artifact}", Description: "artifacts uploaded"},
 	}
+	// As generated from the SDK's map of the names its previous release sent.
+	cfg.RenamedAttributes = map[string]string{
+		"cli.command":                  "cli_telemetry.command",
+		"cli.flags":                    "cli_telemetry.flags",
+		"cli.interactive":              "process.interactive",
+		"cli.telemetry.schema_version": "cli_telemetry.schema.version",
+	}
+	cfg.RenamedMetrics = map[string]string{"cli.command.duration": "cli_telemetry.command.duration"}
 	return cfg
 }
 
@@ -70,7 +79,7 @@ func realisticTraces(spans int) ptrace.Traces {
 	res.PutStr("service.name", "deployctl")
 	res.PutStr("service.version", "1.4.2")
 	res.PutStr("os.type", "linux")
-	res.PutStr("cli.installation.id", "550e8400-e29b-41d4-a716-446655440000")
+	res.PutStr("service.instance.id", "550e8400-e29b-41d4-a716-446655440000")
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("otel_cli_telemetry")
 	ss.Scope().SetVersion("0.1.0")
@@ -84,11 +93,11 @@ func realisticTraces(spans int) ptrace.Traces {
 		if i%3 == 0 {
 			s.SetName("deployctl stage new")
 			a := s.Attributes()
-			a.PutStr("cli.command", "stage")
-			flags := a.PutEmptySlice("cli.flags")
+			a.PutStr("cli_telemetry.command", "stage")
+			flags := a.PutEmptySlice("cli_telemetry.flags")
 			flags.AppendEmpty().SetStr("--force")
 			flags.AppendEmpty().SetStr("--region")
-			a.PutBool("cli.interactive", false)
+			a.PutBool("process.interactive", false)
 			a.PutInt("process.exit.code", 0)
 			a.PutStr("deploy.region", "eu")
 			a.PutStr("deploy.note", "rolled out to canary first")
@@ -110,7 +119,7 @@ func realisticMetrics() pmetric.Metrics {
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName("otel_cli_telemetry")
 	h := sm.Metrics().AppendEmpty()
-	h.SetName("cli.command.duration")
+	h.SetName("cli_telemetry.command.duration")
 	h.SetUnit("s")
 	h.SetDescription("duration of each command")
 	hist := h.SetEmptyHistogram()
@@ -120,7 +129,7 @@ func realisticMetrics() pmetric.Metrics {
 	p.SetSum(1.5)
 	p.ExplicitBounds().FromRaw([]float64{0.1, 1, 10})
 	p.BucketCounts().FromRaw([]uint64{0, 1, 1, 0})
-	p.Attributes().PutStr("cli.command", "stage")
+	p.Attributes().PutStr("cli_telemetry.command", "stage")
 	p.Attributes().PutInt("process.exit.code", 0)
 	c := sm.Metrics().AppendEmpty()
 	c.SetName("deploy.artifacts")
@@ -142,7 +151,7 @@ func checkAllowed(t testing.TB, p *attrPolicy, m pcommon.Map, where string) {
 	seen := map[string]bool{}
 	for k, v := range m.All() {
 		f := p.byKey[k]
-		if f == nil {
+		if f == nil || f.key != k { // an old (renamed) name is never output
 			t.Fatalf("%s: undeclared key %q in output", where, k)
 		}
 		if seen[k] {

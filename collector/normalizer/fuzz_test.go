@@ -24,7 +24,7 @@ func hostileTraces() ptrace.Traces {
 	s.Events().AppendEmpty().SetName(plantedSecret)
 	s.Links().AppendEmpty().Attributes().PutStr("k", plantedSecret)
 	s.Attributes().PutStr("deploy.note", "key="+plantedSecret)
-	s.Attributes().PutEmptyMap("cli.command").PutStr("k", plantedSecret)
+	s.Attributes().PutEmptyMap("cli_telemetry.command").PutStr("k", plantedSecret)
 	s.Attributes().PutStr(dupKey("deploy.region"), plantedSecret)
 	return td
 }

@@ -23,11 +23,11 @@ func TestKindsAndTypes(t *testing.T) {
 		phase bool
 		want  want
 	}{
-		{"identifier fits", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "stage") }, false, want{true, "stage"}},
-		{"identifier with a token", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "ghp_"+strings.Repeat("a1B2", 9)) }, false, want{true, "<redacted>"}},
-		{"identifier that is a short token", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "x7Gq2LpV9sKd4TzW1") }, false, want{true, "<redacted>"}},
-		{"identifier of 9 words", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "a b c d e f g h i") }, false, want{true, "<redacted>"}},
-		{"identifier placeholder kept", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "<redacted>") }, false, want{true, "<redacted>"}},
+		{"identifier fits", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "stage") }, false, want{true, "stage"}},
+		{"identifier with a token", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "ghp_"+strings.Repeat("a1B2", 9)) }, false, want{true, "<redacted>"}},
+		{"identifier that is a short token", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "x7Gq2LpV9sKd4TzW1") }, false, want{true, "<redacted>"}},
+		{"identifier of 9 words", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "a b c d e f g h i") }, false, want{true, "<redacted>"}},
+		{"identifier placeholder kept", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "<redacted>") }, false, want{true, "<redacted>"}},
 		{"enum fits", "deploy.region", func(m pcommon.Map) { m.PutStr("deploy.region", "us") }, false, want{true, "us"}},
 		{"enum outside", "deploy.region", func(m pcommon.Map) { m.PutStr("deploy.region", "mars") }, false, want{true, "<other>"}},
 		{"enum placeholder kept", "deploy.region", func(m pcommon.Map) { m.PutStr("deploy.region", "<other>") }, false, want{true, "<other>"}},
@@ -39,7 +39,7 @@ func TestKindsAndTypes(t *testing.T) {
 		{"number from int", "deploy.ratio", func(m pcommon.Map) { m.PutInt("deploy.ratio", 3) }, false, want{true, 3.0}},
 		{"number NaN", "deploy.ratio", func(m pcommon.Map) { m.PutDouble("deploy.ratio", math.NaN()) }, false, want{false, nil}},
 		{"number +Inf", "deploy.ratio", func(m pcommon.Map) { m.PutDouble("deploy.ratio", math.Inf(1)) }, false, want{false, nil}},
-		{"bool as int", "cli.interactive", func(m pcommon.Map) { m.PutInt("cli.interactive", 1) }, false, want{false, nil}},
+		{"bool as int", "process.interactive", func(m pcommon.Map) { m.PutInt("process.interactive", 1) }, false, want{false, nil}},
 		{"text scrubbed", "deploy.note", func(m pcommon.Map) { m.PutStr("deploy.note", "used "+plantedSecret) }, false, want{true, "used <aws-access-key>"}},
 		{"text cut to 1024 characters", "deploy.note", func(m pcommon.Map) { m.PutStr("deploy.note", strings.Repeat("é", 2000)) }, false, want{true, strings.Repeat("é", 1024)}},
 		{"implicit identifier string", "deploy.stage", func(m pcommon.Map) { m.PutStr("deploy.stage", "prod") }, false, want{true, "prod"}},
@@ -56,10 +56,10 @@ func TestKindsAndTypes(t *testing.T) {
 			s.AppendEmpty().SetInt(1)
 			s.AppendEmpty().SetStr("x")
 		}, false, want{false, nil}},
-		{"array where scalar", "cli.command", func(m pcommon.Map) { m.PutEmptySlice("cli.command").AppendEmpty().SetStr("x") }, false, want{false, nil}},
-		{"scalar where array", "cli.flags", func(m pcommon.Map) { m.PutStr("cli.flags", "--force") }, false, want{false, nil}},
-		{"empty array", "cli.flags", func(m pcommon.Map) { m.PutEmptySlice("cli.flags") }, false, want{false, nil}},
-		{"command-only key on a phase", "cli.command", func(m pcommon.Map) { m.PutStr("cli.command", "stage") }, true, want{false, nil}},
+		{"array where scalar", "cli_telemetry.command", func(m pcommon.Map) { m.PutEmptySlice("cli_telemetry.command").AppendEmpty().SetStr("x") }, false, want{false, nil}},
+		{"scalar where array", "cli_telemetry.flags", func(m pcommon.Map) { m.PutStr("cli_telemetry.flags", "--force") }, false, want{false, nil}},
+		{"empty array", "cli_telemetry.flags", func(m pcommon.Map) { m.PutEmptySlice("cli_telemetry.flags") }, false, want{false, nil}},
+		{"command-only key on a phase", "cli_telemetry.command", func(m pcommon.Map) { m.PutStr("cli_telemetry.command", "stage") }, true, want{false, nil}},
 		{"phase key on a phase", "deploy.region", func(m pcommon.Map) { m.PutStr("deploy.region", "eu") }, true, want{true, "eu"}},
 	}
 	for _, tc := range cases {

@@ -23,12 +23,14 @@ type fieldRule struct {
 }
 
 // attrPolicy is a set of declared keys (the resource's, the spans', one metric's points').
+// byKey also holds the old names of renamed keys, leading to the current key's rule (whose
+// key differs from the one looked up: that is how a rename is recognised).
 type attrPolicy struct {
 	byKey  map[string]*fieldRule
 	fields []*fieldRule
 }
 
-func newPolicy(fields map[string]FieldConfig, only []string) attrPolicy {
+func newPolicy(fields map[string]FieldConfig, only []string, renamed map[string]string) attrPolicy {
 	p := attrPolicy{byKey: map[string]*fieldRule{}}
 	keys := only
 	if len(keys) == 0 {
@@ -67,6 +69,11 @@ func newPolicy(fields map[string]FieldConfig, only []string) attrPolicy {
 		}
 		p.byKey[key] = f
 		p.fields = append(p.fields, f)
+	}
+	for old, current := range renamed {
+		if f, ok := p.byKey[current]; ok && p.byKey[old] == nil {
+			p.byKey[old] = f // same rule, same slot: old and current together are a duplicate
+		}
 	}
 	return p
 }

@@ -58,9 +58,9 @@ type pick struct {
 func newNormalizer(cfg *Config, tel *telemetry) *normalizer {
 	n := &normalizer{
 		cfg:        cfg,
-		resource:   newPolicy(cfg.ResourceAttributes, nil),
-		command:    newPolicy(cfg.SpanAttributes, nil),
-		phase:      newPolicy(cfg.PhaseAttributes, nil),
+		resource:   newPolicy(cfg.ResourceAttributes, nil, cfg.RenamedAttributes),
+		command:    newPolicy(cfg.SpanAttributes, nil, cfg.RenamedAttributes),
+		phase:      newPolicy(cfg.PhaseAttributes, nil, cfg.RenamedAttributes),
 		metrics:    map[string]*metricRule{},
 		scopeNames: map[string]bool{},
 		spanNames:  newSpanNames(cfg.App),
@@ -77,10 +77,15 @@ func newNormalizer(cfg *Config, tel *telemetry) *normalizer {
 	for name, mc := range cfg.Metrics {
 		m := &metricRule{
 			name: name, histogram: mc.Type == "histogram", unit: mc.Unit, description: mc.Description,
-			points: newPolicy(cfg.MetricAttributes, mc.Attributes),
+			points: newPolicy(cfg.MetricAttributes, mc.Attributes, cfg.RenamedAttributes),
 		}
 		n.metrics[name] = m
 		n.maxSlots = max(n.maxSlots, len(m.points.fields))
+	}
+	for old, current := range cfg.RenamedMetrics {
+		if m, ok := n.metrics[current]; ok && cfg.Metrics[old].Type == "" {
+			n.metrics[old] = m // sent under its old name: emitted under rule.name
+		}
 	}
 	n.pool.New = func() any { return &work{slots: make([]int32, n.maxSlots)} }
 	return n
@@ -251,6 +256,9 @@ func (n *normalizer) filterAttributes(w *work, p *attrPolicy, in, out pcommon.Ma
 		if f == nil {
 			w.counts.dropped[dropUndeclaredAttribute]++
 			continue
+		}
+		if f.key != key { // an old name (renamed_attributes): emitted under f.key
+			w.counts.replaced[replaceRenamedKey]++
 		}
 		switch s := w.slots[f.slot]; {
 		case s == 0:
@@ -478,6 +486,9 @@ func (n *normalizer) normalizeMetric(w *work, in pmetric.Metric, outMetrics pmet
 	if rule == nil {
 		w.counts.dropped[dropUndeclaredMetric]++
 		return
+	}
+	if rule.name != in.Name() { // an old name (renamed_metrics)
+		w.counts.replaced[replaceRenamedKey]++
 	}
 	if a := in.Metadata().Len(); a > 0 {
 		w.counts.dropped[dropMetricMetadata] += int64(a)

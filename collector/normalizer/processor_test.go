@@ -119,7 +119,7 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetVersion(planted + " " + plantedSecret)
 		}, -1, nil},
 		{"InstrumentationScope.attributes", func(td ptrace.Traces) {
-			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("cli.command", planted)
+			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("cli_telemetry.command", planted)
 		}, dropScopeAttribute, nil},
 		{"InstrumentationScope.dropped_attributes_count", func(td ptrace.Traces) {
 			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetDroppedAttributesCount(424242)
@@ -169,7 +169,7 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			l.SetTraceID(traceID(0xEE))
 			l.SetSpanID(spanID(0xEE))
 			l.TraceState().FromRaw("k=" + planted)
-			l.Attributes().PutStr("cli.command", planted)
+			l.Attributes().PutStr("cli_telemetry.command", planted)
 			l.SetFlags(424242)
 		}, dropSpanLink, nil},
 		{"Status.message", func(td ptrace.Traces) {
@@ -197,12 +197,12 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			firstSpan(td).Attributes().PutEmptyBytes("deploy.note").FromRaw([]byte(planted))
 		}, dropWrongType, nil},
 		{"AnyValue bytes inside array", func(td ptrace.Traces) {
-			s := firstSpan(td).Attributes().PutEmptySlice("cli.flags")
+			s := firstSpan(td).Attributes().PutEmptySlice("cli_telemetry.flags")
 			s.AppendEmpty().SetStr("--force")
 			s.AppendEmpty().SetEmptyBytes().FromRaw([]byte(planted))
 		}, dropWrongType, nil},
 		{"AnyValue nested array", func(td ptrace.Traces) {
-			s := firstSpan(td).Attributes().PutEmptySlice("cli.flags")
+			s := firstSpan(td).Attributes().PutEmptySlice("cli_telemetry.flags")
 			s.AppendEmpty().SetEmptySlice().AppendEmpty().SetStr(planted)
 		}, dropWrongType, nil},
 		{"AnyValue mixed array", func(td ptrace.Traces) {
@@ -211,16 +211,16 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			s.AppendEmpty().SetStr(planted)
 		}, dropWrongType, nil},
 		{"AnyValue double where int", func(td ptrace.Traces) { firstSpan(td).Attributes().PutDouble("process.exit.code", 424242.5) }, dropWrongType, nil},
-		{"AnyValue string where bool", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("cli.interactive", planted) }, dropWrongType, nil},
+		{"AnyValue string where bool", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("process.interactive", planted) }, dropWrongType, nil},
 		{"AnyValue empty", func(td ptrace.Traces) { firstSpan(td).Attributes().PutEmpty("deploy.region") }, dropWrongType, func(t *testing.T, out ptrace.Traces) {
 			if _, ok := firstSpan(out).Attributes().Get("deploy.region"); ok {
 				t.Fatal("empty value kept")
 			}
 		}},
 		{"duplicate key, second a map", func(td ptrace.Traces) {
-			firstSpan(td).Attributes().PutEmptyMap(dupKey("cli.flags")).PutStr("token", planted)
+			firstSpan(td).Attributes().PutEmptyMap(dupKey("cli_telemetry.flags")).PutStr("token", planted)
 		}, dropDuplicateKey, func(t *testing.T, out ptrace.Traces) {
-			if _, ok := firstSpan(out).Attributes().Get("cli.flags"); ok {
+			if _, ok := firstSpan(out).Attributes().Get("cli_telemetry.flags"); ok {
 				t.Fatal("a duplicated key was kept")
 			}
 		}},
@@ -233,12 +233,16 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 		}},
 		{"invalid UTF-8 value", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("deploy.note", planted+"\xc3\x28") }, dropInvalidUTF8, nil},
 		{"invalid UTF-8 in array", func(td ptrace.Traces) {
-			s := firstSpan(td).Attributes().PutEmptySlice("cli.flags")
+			s := firstSpan(td).Attributes().PutEmptySlice("cli_telemetry.flags")
 			s.AppendEmpty().SetStr("--" + planted + "\xff")
 		}, dropInvalidUTF8, nil},
 		{"enum outside its values", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("deploy.region", planted) }, -1, nil},
-		{"identifier failing its grammar", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("cli.command", "/home/"+planted+"/x y") }, -1, nil},
-		{"identifier too long", func(td ptrace.Traces) { firstSpan(td).Attributes().PutStr("cli.command", strings.Repeat(planted, 10)) }, -1, nil},
+		{"identifier failing its grammar", func(td ptrace.Traces) {
+			firstSpan(td).Attributes().PutStr("cli_telemetry.command", "/home/"+planted+"/x y")
+		}, -1, nil},
+		{"identifier too long", func(td ptrace.Traces) {
+			firstSpan(td).Attributes().PutStr("cli_telemetry.command", strings.Repeat(planted, 10))
+		}, -1, nil},
 		{"version failing its grammar", func(td ptrace.Traces) {
 			td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.version", "1.0 "+planted)
 		}, -1, nil},
@@ -248,13 +252,13 @@ func TestPlantedTraceFieldsDoNotSurvive(t *testing.T) {
 			firstSpan(td).Attributes().PutStr("deploy.note", strings.Repeat("word ", 300)+planted)
 		}, -1, nil},
 		{"array too long", func(td ptrace.Traces) {
-			s := firstSpan(td).Attributes().PutEmptySlice("cli.flags")
+			s := firstSpan(td).Attributes().PutEmptySlice("cli_telemetry.flags")
 			for i := 0; i < 100; i++ {
 				s.AppendEmpty().SetStr("--flag")
 			}
 			s.AppendEmpty().SetStr("--" + strings.ToLower(planted))
 		}, -1, func(t *testing.T, out ptrace.Traces) {
-			v, _ := firstSpan(out).Attributes().Get("cli.flags")
+			v, _ := firstSpan(out).Attributes().Get("cli_telemetry.flags")
 			if v.Slice().Len() != 64 {
 				t.Fatalf("array of %d", v.Slice().Len())
 			}
@@ -322,7 +326,7 @@ func rewireMetrics(t testing.TB, md pmetric.Metrics, keys ...string) pmetric.Met
 	return out
 }
 
-var dupKeys = []string{"cli.flags", "service.name", "deploy.region"}
+var dupKeys = []string{"cli_telemetry.flags", "service.name", "deploy.region"}
 
 func TestPlantedMetricFieldsDoNotSurvive(t *testing.T) {
 	metricAt := func(md pmetric.Metrics, i int) pmetric.Metric {

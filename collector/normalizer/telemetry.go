@@ -44,6 +44,7 @@ const (
 	replaceSecret
 	replaceTruncated
 	replaceMetricText
+	replaceRenamedKey // an attribute or metric name of an older SDK, renamed to its current name
 	numReplaceReasons
 )
 
@@ -56,7 +57,7 @@ var dropReasonNames = [numDropReasons]string{
 
 var replaceReasonNames = [numReplaceReasons]string{
 	"invalid_value", "invalid_span_name", "scope_name", "scope_version", "secret",
-	"truncated", "metric_text",
+	"truncated", "metric_text", "renamed_key",
 }
 
 // Counter names as served on the collector's Prometheus endpoint (no translation).
@@ -89,7 +90,7 @@ func newTelemetry(set component.TelemetrySettings, id component.ID) (*telemetry,
 		return nil, err
 	}
 	t.replaced, err = meter.Int64Counter(replacedMetricName,
-		metric.WithDescription("Values the normalizer replaced with a placeholder or cut, by reason"),
+		metric.WithDescription("Values the normalizer replaced with a placeholder, cut, or renamed, by reason"),
 		metric.WithUnit("{item}"))
 	if err != nil {
 		return nil, err

@@ -4,12 +4,13 @@ What the chapter asks for, and where it is here:
 
 - OS and version: built in (``os.type``, ``os.version``, ``service.version`` on the resource).
 - Success rate and exit codes: every command span carries ``process.exit.code`` and an
-  ERROR status when it is not 0; ``cli.command.duration`` has the exit code as a dimension.
+  ERROR status when it is not 0; ``cli_telemetry.command.duration`` has the exit code as a
+  dimension.
 - An event even on a catastrophic failure: ``repoctl crash`` raises; the SDK still records
   the command (``error.type`` = the exception's class, never its message or traceback).
 - No hang when the analytics API is slow: the SDK spools the record and a detached drainer
   sends it (in CI: in-process within a hard budget); the command never waits.
-- Flags usage: ``cli.flags`` carries option names, never their values.
+- Flags usage: ``cli_telemetry.flags`` carries option names, never their values.
 - Versions of the tools the CLI depends on: ``deps.git.version``, computed OFF the hot path.
   The command only reads a small cache file; when it is missing or older than a day, a
   detached background process runs ``git --version`` and rewrites it for later runs. The

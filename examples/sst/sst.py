@@ -4,10 +4,11 @@ SST tracks, anonymously: the command invoked (``sst build``, ``sst start``, ``ss
 the version of SST, and general machine information: the number of CPUs, the OS, and whether
 the command ran in CI. Here:
 
-- command: span ``cli.command`` (span name ``sst start``: SST's ``CLI_COMMAND`` event);
+- command: span ``cli_telemetry.command`` (span name ``sst start``: SST's ``CLI_COMMAND`` event);
 - version: resource ``service.version``;
 - CPUs: the declared field ``sst.machine.cpus`` (``os.cpu_count()``, no process started);
-- OS: resource ``os.type``; CI: span ``cli.ci`` and ``cli.ci.provider``.
+- OS: resource ``os.type``; CI: span ``cli_telemetry.ci.detected`` and
+  ``cli_telemetry.ci.provider``.
 
 Control: ``sst telemetry`` / ``sst telemetry status``, ``sst telemetry disable``,
 ``sst telemetry enable`` (the subcommand the SDK adds to typer apps), and

@@ -3,17 +3,17 @@
 The policy's data points, and the OpenTelemetry field that carries each:
 
 =================  ===========================================================================
-event_version      resource ``cli.telemetry.schema_version``
-installation_id    resource ``cli.installation.id`` (a uuid4, made on first run, kept in
+event_version      resource ``cli_telemetry.schema.version``
+installation_id    resource ``service.instance.id`` (a uuid4, made on first run, kept in
                    ``~/.your-platform/installation_id``)
 cli_version        resource ``service.version``
-command            span ``cli.command`` (and the span name ``your-cli <command>``)
+command            span ``cli_telemetry.command`` (and the span name ``your-cli <command>``)
 os_arch            resource ``os.type`` + ``host.arch`` (``linux`` + ``amd64``)
-duration_ms        the span's own start and end (and the ``cli.command.duration`` metric)
+duration_ms        the span's own start and end (and the ``cli_telemetry.command.duration`` metric)
 status             span status (ERROR when the exit code is not 0) and ``process.exit.code``
 error_code         span ``error.type``: a code name (the exception class, ``usage_error``...),
                    never a message or stack trace
-is_interactive     span ``cli.interactive``
+is_interactive     span ``process.interactive``
 =================  ===========================================================================
 
 No custom field is declared: the app adds nothing to that list. The SDK's envelope (see

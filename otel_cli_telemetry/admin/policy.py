@@ -220,7 +220,7 @@ def render_policy(settings: Settings, schema: Schema) -> str:
         "Command and phase names are names (letters, digits and `_`, in parts joined by `.`, "
         "`-` or `/`): a command name that is not, or that looks like a secret or this "
         "machine's user or host name, is sent as `<redacted>`. "
-        "`cli.telemetry.redacted` counts what was replaced or dropped in a record.",
+        "`cli_telemetry.sdk.redacted` counts what was replaced or dropped in a record.",
         "",
         "### What is never collected",
         "",

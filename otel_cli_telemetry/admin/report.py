@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..schema import lookup
+
 BAR_WIDTH = 30
 
 
@@ -38,7 +40,8 @@ def render(app: str, records: Iterable[dict[str, Any]]) -> str:
             code = int(attributes.get("process.exit.code", 0))
         except (KeyError, TypeError, ValueError):
             continue
-        command = str(attributes.get("cli.command", record.get("name", "?")))
+        # History lines written before the rename carry ``cli.command``: still theirs.
+        command = str(lookup(attributes, "cli_telemetry.command", record.get("name", "?")))
         rows[command].append((duration, code))
         codes[code] += 1
         if attributes.get("error.type"):

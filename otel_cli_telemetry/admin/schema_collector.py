@@ -15,6 +15,11 @@ an implicit identifier: ``{"kind": "identifier", "type": "any"}``, as the SDK tr
 The text is built by hand (no PyYAML at run time); every string is a double-quoted scalar
 with ``$`` doubled, because the collector's config resolver treats ``$$`` as a literal ``$``.
 This module is pure and imports nothing heavy; it runs in ``otel-cli-telemetry schema``.
+
+``renamed_attributes`` and ``renamed_metrics`` carry the SDK's map of names it used before
+(:data:`~otel_cli_telemetry.schema.RENAMED_ATTRIBUTES`): the processor renames such a key to
+its current name before checking it, so SDKs of the previous release keep being heard
+(counted as ``renamed_key``) instead of losing those attributes as undeclared.
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..schema import BUILTIN_METRIC_ATTRIBUTES, BUILTIN_PHASE_ATTRIBUTES, Schema
+from ..schema import (
+    BUILTIN_METRIC_ATTRIBUTES,
+    BUILTIN_PHASE_ATTRIBUTES,
+    RENAMED_ATTRIBUTES,
+    RENAMED_METRICS,
+    Schema,
+)
 
 #: The instrumentation scope the SDK's records carry (delivery/convert.py).
 SCOPE_NAME = "otel_cli_telemetry"
@@ -85,7 +96,19 @@ def render_collector_allowlist(schema: Schema) -> str:
         attributes = [a for a in spec.get("attributes", ()) if a in points]
         if attributes:
             out.append(f"        attributes: [{', '.join(_q(a) for a in attributes)}]")
+    declared = set(resource) | set(span) | set(phase) | set(points)
+    out += _renamed_block("renamed_attributes", RENAMED_ATTRIBUTES, declared)
+    out += _renamed_block("renamed_metrics", RENAMED_METRICS, set(metrics))
     return "\n".join(out) + "\n"
+
+
+def _renamed_block(name: str, renamed: Mapping[str, str], declared: set[str]) -> list[str]:
+    """Old name -> current name, for the current names this allowlist declares. An old name
+    the app itself declares (its own field of that name) is its own, never renamed."""
+    pairs = {old: new for old, new in renamed.items() if new in declared and old not in declared}
+    if not pairs:
+        return [f"    {name}: {{}}"]
+    return [f"    {name}:"] + [f"      {_q(old)}: {_q(pairs[old])}" for old in sorted(pairs)]
 
 
 def _phase_keys(schema: Schema) -> list[str]:

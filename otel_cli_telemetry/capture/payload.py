@@ -56,29 +56,28 @@ def build(
             "process.executable.name": app,
             "process.exit.code": exit_code,
             "process.pid": os.getpid(),
-            "cli.command": command or app,
-            "cli.flags": sorted(record.flags),
-            "cli.interactive": environment.is_interactive(sys.stdin, sys.stdout),
-            "cli.ci": settings.ci is not None,
+            "cli_telemetry.command": command or app,
+            "cli_telemetry.flags": sorted(record.flags),
+            "process.interactive": environment.is_interactive(sys.stdin, sys.stdout),
+            "cli_telemetry.ci.detected": settings.ci is not None,
         }
     )
-    if not attributes["cli.flags"]:
-        del attributes["cli.flags"]
+    if not attributes["cli_telemetry.flags"]:
+        del attributes["cli_telemetry.flags"]
     if error_type:
         attributes["error.type"] = error_type
     if settings.ci:
-        attributes["cli.ci.provider"] = settings.ci
+        attributes["cli_telemetry.ci.provider"] = settings.ci
     if settings.agent:
-        attributes["cli.agent"] = settings.agent
+        attributes["cli_telemetry.agent"] = settings.agent
     resource = machine_resource()
     resource.update(
         {
             "service.name": settings.service_name,
             "service.version": settings.options.version,
-            "cli.installation.id": installation_id,
-            # The registered attribute for the same thing (semantic conventions, stable).
+            # The installation id, under its registered name (semantic conventions, stable).
             "service.instance.id": installation_id,
-            "cli.telemetry.schema_version": settings.schema.version,
+            "cli_telemetry.schema.version": settings.schema.version,
         }
     )
     data = {
@@ -128,7 +127,7 @@ def build(
 
 
 #: How many captured strings were not valid UTF-8 (and were repaired).
-INVALID_UTF8_ATTRIBUTE = "cli.telemetry.invalid_utf8"
+INVALID_UTF8_ATTRIBUTE = "cli_telemetry.sdk.invalid_utf8"
 
 
 def repair_strings(value: Any) -> int:

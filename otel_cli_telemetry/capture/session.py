@@ -225,7 +225,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def add_overhead(ns: int) -> None:
-    """Charge ``ns`` of SDK time to the open record (``cli.telemetry.overhead_ms``)."""
+    """Charge ``ns`` of SDK time to the open record (``cli_telemetry.sdk.overhead_ms``)."""
     if active is not None:
         active.overhead_ns += ns
 
@@ -246,7 +246,7 @@ def reset_for_tests() -> None:
 
 
 def interactive() -> bool:
-    """Whether stdin and stdout are terminals (``cli.interactive``)."""
+    """Whether stdin and stdout are terminals (``process.interactive``)."""
     from .environment import is_interactive
 
     return is_interactive(sys.stdin, sys.stdout)
@@ -254,4 +254,7 @@ def interactive() -> bool:
 
 def as_attributes(record: CommandRecord) -> dict[str, Any]:
     """The framework-level attributes captured so far (tests and debugging)."""
-    return {"cli.command": record.command_name(), "cli.flags": sorted(record.flags)}
+    return {
+        "cli_telemetry.command": record.command_name(),
+        "cli_telemetry.flags": sorted(record.flags),
+    }

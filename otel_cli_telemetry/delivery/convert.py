@@ -23,6 +23,7 @@ from ..schema import (
     COMMAND_DURATION_METRIC,
     RECORD_VERSION,
     SEMCONV_SCHEMA_URL,
+    upgrade_attributes,
 )
 
 if TYPE_CHECKING:
@@ -158,8 +159,10 @@ def validate(record: Any) -> dict[str, Any]:
         record["parent_span_id"] = None
     _time(record.get("start_ns"), "start_ns")
     _time(record.get("end_ns"), "end_ns")
-    record["attributes"] = clean_attributes(record["attributes"])
-    record["resource"] = clean_attributes(record["resource"])
+    # A record spooled by the previous version (same record format, older attribute
+    # names) is delivered under the current names.
+    record["attributes"] = upgrade_attributes(clean_attributes(record["attributes"]))
+    record["resource"] = upgrade_attributes(clean_attributes(record["resource"]))
     phases = record.get("phases", [])
     if not isinstance(phases, list):
         raise InvalidRecord("bad phases")
@@ -331,8 +334,9 @@ Aggregate = list[tuple[dict[str, Any], dict[str, MetricSeries]]]
 def aggregate(records: Iterable[dict[str, Any]]) -> Aggregate:
     """All metric points of ``records`` (validated), summed per resource, metric and series.
 
-    Every record adds one ``cli.command.duration`` point; counters add up, histograms count
-    into fixed buckets. Pure Python: both encoders (SDK objects, direct protobuf) use it.
+    Every record adds one ``cli_telemetry.command.duration`` point; counters add up,
+    histograms count into fixed buckets. Pure Python: both encoders (SDK objects, direct
+    protobuf) use it.
     """
     by_resource: dict[Any, tuple[dict[str, Any], dict[str, MetricSeries]]] = {}
     for record in records:

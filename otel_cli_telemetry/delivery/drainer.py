@@ -647,7 +647,7 @@ def _drop(
     for entry, record in loaded:
         if spool.remove(entry.path):
             dropped += 1
-            value = record.get("attributes", {}).get("cli.telemetry.dropped", 0)
+            value = record.get("attributes", {}).get("cli_telemetry.sdk.dropped", 0)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 carried += value
     spool.add_drops(paths, dropped + carried)

@@ -11,7 +11,7 @@ Caps bound disk use even while delivery fails for days: count (:data:`MAX_RECORD
 (:data:`MAX_BYTES`), age (:data:`MAX_AGE_S`) and the size of one record
 (:data:`MAX_RECORD_BYTES`). The oldest records go first. Every record dropped by a cap, a
 corrupt file or a rejection adds one byte to the drops file, and the next record claims the
-count as ``cli.telemetry.dropped`` (a dropped record that itself carried such a count hands
+count as ``cli_telemetry.sdk.dropped`` (a dropped record that itself carried such a count hands
 it on): nothing is lost silently. Near the count cap, writers take a short lock
 (``spool.lock``) so that concurrent commands never push the spool past it.
 
@@ -36,6 +36,7 @@ from typing import Any
 from .._files import append_line, ensure_dir, temp_path, write_atomic, write_new
 from .._jsonlite import loads
 from ..paths import Paths
+from ..schema import lookup
 
 MAX_RECORDS = 1000
 MAX_BYTES = 8 * 1024 * 1024
@@ -364,7 +365,7 @@ def enforce_caps(paths: Paths, now: float | None = None, reserve: int = 0) -> in
 
 
 def carried_drops(path: str) -> int:
-    """The ``cli.telemetry.dropped`` count a spooled record carries (0 if none/unreadable).
+    """The ``cli_telemetry.sdk.dropped`` count a spooled record carries (0 if none/unreadable).
 
     Never raises and never blocks, whatever the file is (see :func:`load`).
     """
@@ -375,9 +376,12 @@ def carried_drops(path: str) -> int:
 
 
 def drops_in(record: Any) -> int:
-    """The ``cli.telemetry.dropped`` count in a parsed record (0 if none or malformed)."""
+    """The ``cli_telemetry.sdk.dropped`` count in a parsed record (0 if none or malformed)."""
     attributes = record.get("attributes") if isinstance(record, dict) else None
-    value = attributes.get("cli.telemetry.dropped", 0) if isinstance(attributes, dict) else 0
+    # A record spooled by the previous version carries the count under its old name.
+    value = (
+        lookup(attributes, "cli_telemetry.sdk.dropped", 0) if isinstance(attributes, dict) else 0
+    )
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 

@@ -14,7 +14,7 @@ Fail closed, by kind (see :mod:`.kinds`):
   A metric whose name fails is dropped whole; a unit that is not a unit becomes empty;
   descriptions are scrubbed as text.
 
-Everything replaced or dropped is counted in ``cli.telemetry.redacted`` on the command span.
+Everything replaced or dropped is counted in ``cli_telemetry.sdk.redacted`` on the command span.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def clean_attributes(
         if field is None:
             redactor.count += 1
             continue
-        if key == "cli.command":
+        if key == "cli_telemetry.command":
             cleaned: Any = clean_command(value, redactor)
         elif key in TRUSTED_BUILTINS and key in builtin_fields():
             cleaned = trusted.value(field, value)
@@ -59,7 +59,7 @@ def clean_attributes(
 
 
 def clean_command(value: Any, redactor: Redactor) -> str:
-    """``cli.command``: every path component (``stage new``, ``build+upload``) must be a
+    """``cli_telemetry.command``: every path component (``stage new``, ``build+upload``) must be a
     name, else the whole path is ``<redacted>`` (the good parts of a secret split on spaces
     would still be parts of it)."""
     parts = value.replace("+", " ").split(" ") if isinstance(value, str) else []
@@ -74,7 +74,7 @@ def clean_command(value: Any, redactor: Redactor) -> str:
 
 def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
     """Filter and check a raw record in place; returns how many values were replaced or
-    dropped (also set as ``cli.telemetry.redacted`` when not zero)."""
+    dropped (also set as ``cli_telemetry.sdk.redacted`` when not zero)."""
     redactor = Redactor(scrub)
     trusted = Redactor(scrub, trusted=True)
     attributes = clean_attributes(
@@ -85,7 +85,7 @@ def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
         record.get("resource", {}), schema.resource_attributes, schema, redactor, trusted
     )
     app = redactor.identifier(str(record.get("app", "")))
-    command = attributes.get("cli.command")
+    command = attributes.get("cli_telemetry.command")
     if record.get("name") == record.get("app") or not isinstance(command, str):
         record["name"] = app
     else:
@@ -120,5 +120,5 @@ def redact_record(record: dict[str, Any], schema: Schema, scrub: Scrub) -> int:
         record["metrics"] = metrics
     total = redactor.count + trusted.count
     if total:
-        attributes["cli.telemetry.redacted"] = total
+        attributes["cli_telemetry.sdk.redacted"] = total
     return total

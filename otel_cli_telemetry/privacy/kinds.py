@@ -26,7 +26,7 @@ string (``fields={"deploy.stage": "the stage"}``, the form before kinds existed)
 *implicit identifier*: a string must be an identifier, and ints, floats and bools are kept
 as they are (schema type ``any``). Free text is never the default: say ``Text(...)``.
 
-Every value replaced or dropped here is counted in ``cli.telemetry.redacted``.
+Every value replaced or dropped here is counted in ``cli_telemetry.sdk.redacted``.
 
 Names (field keys, metric names, phase names, command path components) follow one grammar,
 ``names`` in ``rules.json``: a letter, then letters, digits and ``_``, in parts joined by

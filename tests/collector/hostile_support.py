@@ -86,7 +86,7 @@ def sentinel_resource(installation_id: str) -> dict[str, Any]:
         "service.version": "1.4.2",
         "os.type": "linux",
         "host.arch": "amd64",
-        "cli.installation.id": installation_id,
+        "service.instance.id": installation_id,
     }
 
 
@@ -99,10 +99,16 @@ def flush_through(collector: Target, protocol: str) -> None:
     """
     installation_id = str(uuid.uuid4())
     resource = sentinel_resource(installation_id)
-    traces = trace_request(resource, [span("deployctl status", {"cli.command": "status"})])
+    traces = trace_request(
+        resource, [span("deployctl status", {"cli_telemetry.command": "status"})]
+    )
     metrics = metrics_request(
         resource,
-        [histogram_metric("cli.command.duration", [0.2], {"cli.command": "status"})],
+        [
+            histogram_metric(
+                "cli_telemetry.command.duration", [0.2], {"cli_telemetry.command": "status"}
+            )
+        ],
     )
     for signal, request in (("traces", traces), ("metrics", metrics)):
         sent = send(
@@ -111,12 +117,12 @@ def flush_through(collector: Target, protocol: str) -> None:
         assert sent.accepted, f"the clean sentinel was refused: {sent}"
     collector.wait_for_spans(
         lambda spans: any(
-            s["resource"].get("cli.installation.id") == installation_id for s in spans
+            s["resource"].get("service.instance.id") == installation_id for s in spans
         )
     )
     collector.wait_for_metrics(
         lambda points: any(
-            p["resource"].get("cli.installation.id") == installation_id for p in points
+            p["resource"].get("service.instance.id") == installation_id for p in points
         )
     )
 

@@ -400,6 +400,6 @@ def sentinel_resource_request(installation_id: str) -> ExportTraceServiceRequest
         "service.version": "1.4.2",
         "os.type": "linux",
         "host.arch": "amd64",
-        "cli.installation.id": installation_id,
+        "service.instance.id": installation_id,
     }
-    return trace_request(resource, [span("deployctl deploy", {"cli.command": "deploy"})])
+    return trace_request(resource, [span("deployctl deploy", {"cli_telemetry.command": "deploy"})])

@@ -1,7 +1,7 @@
 """Send CLI runs the way the SDK's drainer does: the real OpenTelemetry SDK and OTLP exporters.
 
 One run = one process: a command span named "<app> <command path>" (INTERNAL) with child
-phase spans, and one DELTA metric export (cli.command.duration + app metrics).
+phase spans, and one DELTA metric export (cli_telemetry.command.duration + app metrics).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def resource(run: Run, app: str = "deployctl") -> Resource:
             "service.version": run.version,
             "os.type": run.os_type,
             "host.arch": run.arch,
-            "cli.installation.id": "7b0c0a52-0000-4000-8000-000000000000",
+            "service.instance.id": "7b0c0a52-0000-4000-8000-000000000000",
             "telemetry.sdk.name": "otel_cli_telemetry",
         }
     )
@@ -74,9 +74,9 @@ def send_runs(
         tracer_provider.add_span_processor(_NoShutdown(exporter))
         tracer = tracer_provider.get_tracer("otel_cli_telemetry", "0.1.0")
         attributes: dict[str, Any] = {
-            "cli.command": run.command,
+            "cli_telemetry.command": run.command,
             "process.exit.code": run.exit_code,
-            "cli.ci": run.ci,
+            "cli_telemetry.ci.detected": run.ci,
             "process.executable.name": app,
             **run.extra,
         }
@@ -102,10 +102,12 @@ def send_runs(
         )
         meter_provider = MeterProvider(resource=res, metric_readers=[reader])
         meter = meter_provider.get_meter("otel_cli_telemetry", "0.1.0")
-        point = {"cli.command": run.command, "process.exit.code": run.exit_code}
+        point = {"cli_telemetry.command": run.command, "process.exit.code": run.exit_code}
         if run.error_type:
             point["error.type"] = run.error_type
-        meter.create_histogram("cli.command.duration", unit="s").record(run.duration_s, point)
+        meter.create_histogram("cli_telemetry.command.duration", unit="s").record(
+            run.duration_s, point
+        )
         if run.bytes_uploaded:
             meter.create_counter("deploy.bytes_uploaded", unit="By").add(
                 run.bytes_uploaded, {"deploy.change": "added"}

@@ -158,14 +158,15 @@ def test_prometheus_counts_every_command_and_runs_every_dashboard_query(
     first, second = wave(0), wave(1)
     expected = Counter(r.command for r in first + second)
     calls = (
-        "sum by (cli_command) (traces_span_metrics_calls_total"
-        '{service_name="deployctl", cli_command!=""})'
+        "sum by (cli_telemetry_command) (traces_span_metrics_calls_total"
+        '{service_name="deployctl", cli_telemetry_command!=""})'
     )
 
     send_runs(collector.http_url, first)
     wait_until(
         lambda: (
-            _by_label(_query(prom, calls), "cli_command") == {c: n / 2 for c, n in expected.items()}
+            _by_label(_query(prom, calls), "cli_telemetry_command")
+            == {c: n / 2 for c, n in expected.items()}
         ),
         30,
         what="the first wave in Prometheus",
@@ -174,7 +175,7 @@ def test_prometheus_counts_every_command_and_runs_every_dashboard_query(
     send_runs(collector.http_url, second)
 
     def all_counted() -> dict[str, float] | None:
-        got = _by_label(_query(prom, calls), "cli_command")
+        got = _by_label(_query(prom, calls), "cli_telemetry_command")
         return got if got == dict(expected) else None
 
     counts = wait_until(all_counted, 30, what="all commands in Prometheus")
@@ -183,10 +184,10 @@ def test_prometheus_counts_every_command_and_runs_every_dashboard_query(
     errors = _by_label(
         _query(
             prom,
-            "sum by (cli_command) (traces_span_metrics_calls_total"
+            "sum by (cli_telemetry_command) (traces_span_metrics_calls_total"
             '{service_name="deployctl", status_code="STATUS_CODE_ERROR"})',
         ),
-        "cli_command",
+        "cli_telemetry_command",
     )
     assert errors == {"deploy": 4, "stage new": 2}
     phases = _query(prom, 'sum(traces_span_metrics_calls_total{span_name="build"})')
@@ -194,15 +195,19 @@ def test_prometheus_counts_every_command_and_runs_every_dashboard_query(
 
     # The SDK's DELTA metrics became cumulative series: one point set per process, summed.
     def all_processes() -> bool:
-        result = _query(prom, 'sum(cli_command_duration_seconds_count{job="deployctl"})')
+        result = _query(prom, 'sum(cli_telemetry_command_duration_seconds_count{job="deployctl"})')
         return bool(result) and float(result[0]["value"][1]) == 24
 
-    wait_until(all_processes, 30, what="24 cli.command.duration points")
+    wait_until(all_processes, 30, what="24 cli_telemetry.command.duration points")
     uploaded = _query(prom, 'sum(deploy_bytes_uploaded_total{job="deployctl"})')
     assert float(uploaded[0]["value"][1]) == 10 * 1000
     per_command = _by_label(
-        _query(prom, 'sum by (cli_command) (cli_command_duration_seconds_count{job="deployctl"})'),
-        "cli_command",
+        _query(
+            prom,
+            "sum by (cli_telemetry_command)"
+            ' (cli_telemetry_command_duration_seconds_count{job="deployctl"})',
+        ),
+        "cli_telemetry_command",
     )
     assert per_command == {"deploy": 14, "status": 8, "stage new": 2}
 
@@ -232,7 +237,7 @@ def test_dashboard_and_query_list_agree() -> None:
         "histogram_quantile(0.95",
         "os_type",
         "host_arch",
-        "cli_ci",
+        "cli_telemetry_ci_detected",
         "service_version",
     ):
         assert any(needed in e for e in panel_exprs), needed
@@ -426,7 +431,7 @@ def test_tls_export_with_ca_works_and_plain_text_is_refused(
     )
 
     body = trace_request(
-        {"service.name": "deployctl"}, [span("deployctl plaintext", {"cli.command": "x"})]
+        {"service.name": "deployctl"}, [span("deployctl plaintext", {"cli_telemetry.command": "x"})]
     ).SerializeToString()
     plain = "http://" + collector.http_url.removeprefix("https://") + "/v1/traces"
     try:

@@ -47,12 +47,16 @@ def test_example_through_the_collector(file_collector: Any, cli_env: dict[str, s
         lambda spans: sum(s["name"].startswith("deployctl") for s in spans) >= len(runs)
     )
     points = file_collector.wait_for_metrics(
-        lambda pts: {"deploy.bytes_uploaded", "cli.command.duration"} <= {p["name"] for p in pts}
+        lambda pts: (
+            {"deploy.bytes_uploaded", "cli_telemetry.command.duration"} <= {p["name"] for p in pts}
+        )
     )
     schema = _example_schema()
 
     commands = {
-        s["attributes"]["cli.command"]: s for s in spans if s["name"].startswith("deployctl")
+        s["attributes"]["cli_telemetry.command"]: s
+        for s in spans
+        if s["name"].startswith("deployctl")
     }
     assert set(commands) == {"deploy", "stage new"}
     ok = next(
@@ -64,11 +68,11 @@ def test_example_through_the_collector(file_collector: Any, cli_env: dict[str, s
         "process.executable.name",
         "process.exit.code",
         "process.pid",
-        "cli.command",
-        "cli.flags",
-        "cli.interactive",
-        "cli.ci",
-        "cli.telemetry.overhead_ms",
+        "cli_telemetry.command",
+        "cli_telemetry.flags",
+        "process.interactive",
+        "cli_telemetry.ci.detected",
+        "cli_telemetry.sdk.overhead_ms",
         "workspace.projects",
         "workspace.stages",
         "deploy.functions.added",
@@ -77,15 +81,15 @@ def test_example_through_the_collector(file_collector: Any, cli_env: dict[str, s
         "deploy.infrastructure_changed",
     ):
         assert key in ok["attributes"], key
-    assert sorted(ok["attributes"]["cli.flags"]) == ["--aws-access-key-id", "--stage"]
+    assert sorted(ok["attributes"]["cli_telemetry.flags"]) == ["--aws-access-key-id", "--stage"]
     for key in (
         "service.name",
         "service.version",
         "os.type",
         "host.arch",
         "process.runtime.name",
-        "cli.installation.id",
-        "cli.telemetry.schema_version",
+        "service.instance.id",
+        "cli_telemetry.schema.version",
     ):
         assert key in ok["resource"], key
     phases = {s["name"] for s in spans if s["parent_span_id"] == ok["span_id"]}
@@ -96,7 +100,7 @@ def test_example_through_the_collector(file_collector: Any, cli_env: dict[str, s
     for span in spans:
         assert set(span["attributes"]) <= set(schema.span_attributes), span["name"]
         assert set(span["resource"]) <= set(schema.resource_attributes), span["name"]
-    ours = {"cli.command.duration", *(m.name for m in schema.metrics)}
+    ours = {"cli_telemetry.command.duration", *(m.name for m in schema.metrics)}
     for point in points:
         if point["name"] in ours:
             allowed = set(schema.metric_attributes) | set(BUILTIN_METRIC_ATTRIBUTES)

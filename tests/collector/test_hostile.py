@@ -104,7 +104,7 @@ def hostile_resource(marker: str) -> dict[str, object]:
         "host.arch": "amd64",
         "os.version": f"6.1.0 built on {IP}",  # allowed key, IP inside
         "telemetry.sdk.name": f"otel_cli_telemetry {JWT}",  # allowed key, JWT inside
-        "cli.installation.id": marker,
+        "service.instance.id": marker,
         "host.name": HOSTNAME,
         "host.ip": [IP, IPV6],
         "process.command_args": ["deployctl", "deploy", "--password", COMMAND_ARG_SECRET],
@@ -123,18 +123,18 @@ def hostile_traces(marker: str):  # type: ignore[no-untyped-def]
     command = span(
         f"deployctl deploy --token {GITHUB_TOKEN}",
         {
-            "cli.command": "deploy",
+            "cli_telemetry.command": "deploy",
             "process.exit.code": 1,
             "error.type": f"QuotaError {AWS_KEY}",
             "deploy.change": URL_WITH_PASSWORD,
-            "cli.agent": f"Bearer {JWT}",
+            "cli_telemetry.agent": f"Bearer {JWT}",
             "workspace.stages": f"mail {EMAIL} from {IP}",
-            "cli.flags": ["--force", GITHUB_TOKEN],  # list with a secret: dropped
-            "cli.ci.provider": {"nested": UNKNOWN_VALUE},  # map: dropped
+            "cli_telemetry.flags": ["--force", GITHUB_TOKEN],  # list with a secret: dropped
+            "cli_telemetry.ci.provider": {"nested": UNKNOWN_VALUE},  # map: dropped
             "workspace.projects": b"\x00" + UNKNOWN_VALUE.encode(),  # bytes: dropped
             "deploy.functions.added": 3,
-            "cli.interactive": True,
-            "cli.telemetry.overhead_ms": 1.5,
+            "process.interactive": True,
+            "cli_telemetry.sdk.overhead_ms": 1.5,
             "net.peer.ip": IP,
             "user.email": EMAIL,
             "http.url": URL_WITH_PASSWORD,
@@ -162,10 +162,16 @@ def hostile_traces(marker: str):  # type: ignore[no-untyped-def]
     )
     clean_list = span(
         "deployctl status",
-        {"cli.command": "status", "process.exit.code": 0, "cli.flags": ["--json", "--stage"]},
+        {
+            "cli_telemetry.command": "status",
+            "process.exit.code": 0,
+            "cli_telemetry.flags": ["--json", "--stage"],
+        },
     )
     linked = span(
-        "deployctl linked", {"cli.command": "linked"}, links=[{"link.secret": LINK_SECRET}]
+        "deployctl linked",
+        {"cli_telemetry.command": "linked"},
+        links=[{"link.secret": LINK_SECRET}],
     )
     return trace_request(
         hostile_resource(marker),
@@ -181,10 +187,10 @@ def hostile_metrics(marker: str):  # type: ignore[no-untyped-def]
         hostile_resource(marker),
         [
             histogram_metric(
-                "cli.command.duration",
+                "cli_telemetry.command.duration",
                 [0.2, 0.4],
                 {
-                    "cli.command": "deploy",
+                    "cli_telemetry.command": "deploy",
                     "process.exit.code": 1,
                     "error.type": f"QuotaError {EMAIL}",
                     "host.name": HOSTNAME,
@@ -264,16 +270,16 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
         )
 
     def complete(spans: list[dict]) -> bool:  # type: ignore[type-arg]
-        markers = {s["resource"].get("cli.installation.id") for s in spans if s["name"] == "build"}
+        markers = {s["resource"].get("service.instance.id") for s in spans if s["name"] == "build"}
         return markers >= {"http-marker", "grpc-marker"}
 
     spans = collector.wait_for_spans(complete)
     points = collector.wait_for_metrics(
         lambda pts: (
             {
-                p["resource"].get("cli.installation.id")
+                p["resource"].get("service.instance.id")
                 for p in pts
-                if p["name"] == "cli.command.duration"
+                if p["name"] == "cli_telemetry.command.duration"
             }
             >= {"http-marker", "grpc-marker"}
         )
@@ -282,7 +288,7 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
 
     allowlist = _allowlist()
     for marker in ("http-marker", "grpc-marker"):
-        mine = [s for s in spans if s["resource"].get("cli.installation.id") == marker]
+        mine = [s for s in spans if s["resource"].get("service.instance.id") == marker]
         by_name = {s["name"]: s for s in mine}
         # A command path component that is not a name ("--token", a token) fails the names
         # grammar: the command span keeps the app, the path becomes <redacted>. The span
@@ -302,23 +308,24 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
             # declared keys whose value fails its kind (an IP or a JWT inside): placeholders
             "os.version": _failed(allowlist, "resource_attributes", "os.version"),
             "telemetry.sdk.name": _failed(allowlist, "resource_attributes", "telemetry.sdk.name"),
-            "cli.installation.id": marker,
+            "service.instance.id": marker,
         }
         attributes = command["attributes"]
         assert set(attributes) <= set(allowlist["span_attributes"])
         # maps and bytes are gone; a list item failing its kind becomes its placeholder
-        assert "cli.ci.provider" not in attributes
+        assert "cli_telemetry.ci.provider" not in attributes
         assert "workspace.projects" not in attributes
-        assert attributes["cli.flags"] == ["--force", "<redacted>"]
-        assert {k: attributes[k] for k in ("cli.command", "process.exit.code", "cli.interactive",
-                                           "cli.telemetry.overhead_ms")} == {
-            "cli.command": "deploy",
+        assert attributes["cli_telemetry.flags"] == ["--force", "<redacted>"]
+        assert {k: attributes[k] for k in ("cli_telemetry.command", "process.exit.code",
+                                           "process.interactive",
+                                           "cli_telemetry.sdk.overhead_ms")} == {
+            "cli_telemetry.command": "deploy",
             "process.exit.code": 1,
-            "cli.interactive": True,
-            "cli.telemetry.overhead_ms": 1.5,
+            "process.interactive": True,
+            "cli_telemetry.sdk.overhead_ms": 1.5,
         }  # fmt: skip
         assert attributes["error.type"] == "<redacted>"  # "QuotaError AKIA...": an identifier
-        assert attributes["cli.agent"] == "<redacted>"  # "Bearer <jwt>"
+        assert attributes["cli_telemetry.agent"] == "<redacted>"  # "Bearer <jwt>"
         for key in ("deploy.change", "workspace.stages"):
             if key in attributes:  # (a kind without placeholder drops the value instead)
                 assert attributes[key] == _failed(allowlist, "span_attributes", key)
@@ -334,15 +341,21 @@ def test_hostile_client_over_http_and_grpc(file_collector) -> None:  # type: ign
         }
         assert by_name["build"]["attributes"] == {"deploy.change": "added"}
         assert by_name["build"]["parent_span_id"] == command["span_id"]
-        assert by_name["deployctl status"]["attributes"]["cli.flags"] == ["--json", "--stage"]
-        assert by_name["deployctl linked"]["attributes"] == {"cli.command": "linked"}
+        assert by_name["deployctl status"]["attributes"]["cli_telemetry.flags"] == [
+            "--json",
+            "--stage",
+        ]
+        assert by_name["deployctl linked"]["attributes"] == {"cli_telemetry.command": "linked"}
         assert by_name["deployctl linked"].get("links", []) == []
 
-        mine_points = [p for p in points if p["resource"].get("cli.installation.id") == marker]
-        assert {p["name"] for p in mine_points} == {"cli.command.duration", "deploy.bytes_uploaded"}
-        duration = next(p for p in mine_points if p["name"] == "cli.command.duration")
+        mine_points = [p for p in points if p["resource"].get("service.instance.id") == marker]
+        assert {p["name"] for p in mine_points} == {
+            "cli_telemetry.command.duration",
+            "deploy.bytes_uploaded",
+        }
+        duration = next(p for p in mine_points if p["name"] == "cli_telemetry.command.duration")
         assert duration["attributes"] == {
-            "cli.command": "deploy",
+            "cli_telemetry.command": "deploy",
             "process.exit.code": 1,
             "error.type": "<redacted>",  # "QuotaError <email>" is no identifier
         }
@@ -370,7 +383,7 @@ def test_oversized_and_malformed_requests_are_rejected(file_collector) -> None: 
     big_marker = "OVERSIZED-MARKER"
     big = trace_request(
         hostile_resource(big_marker),
-        [span("deployctl big", {"cli.command": "x" * (5 * 1024 * 1024)})],
+        [span("deployctl big", {"cli_telemetry.command": "x" * (5 * 1024 * 1024)})],
     )
     body = big.SerializeToString()
     assert len(body) > 4 * 1024 * 1024
@@ -383,7 +396,7 @@ def test_oversized_and_malformed_requests_are_rejected(file_collector) -> None: 
     bomb_marker = "BOMB-MARKER"
     bomb = trace_request(
         hostile_resource(bomb_marker),
-        [span("deployctl bomb", {"cli.command": "\0" * (256 * 1024 * 1024)})],
+        [span("deployctl bomb", {"cli_telemetry.command": "\0" * (256 * 1024 * 1024)})],
     )
     compressed = gzip.compress(bomb.SerializeToString(), compresslevel=9)
     del bomb
@@ -423,7 +436,7 @@ def test_oversized_and_malformed_requests_are_rejected(file_collector) -> None: 
     assert collector.alive()
     assert collector.healthy()
     ok = trace_request(
-        hostile_resource("after-abuse"), [span("deployctl ok", {"cli.command": "ok"})]
+        hostile_resource("after-abuse"), [span("deployctl ok", {"cli_telemetry.command": "ok"})]
     )
     response = requests.post(
         collector.http_url + "/v1/traces", data=ok.SerializeToString(), headers=PROTOBUF, timeout=10
@@ -442,7 +455,7 @@ TOKEN = "ingest-token-for-tests-6b9d"
 def test_auth_refuses_missing_and_wrong_tokens(start_collector) -> None:  # type: ignore[no-untyped-def]
     collector = start_collector("file", "auth", env={"OTELCOL_INGEST_TOKEN": TOKEN})
     body = trace_request(
-        hostile_resource("auth"), [span("deployctl auth", {"cli.command": "auth"})]
+        hostile_resource("auth"), [span("deployctl auth", {"cli_telemetry.command": "auth"})]
     ).SerializeToString()
     url = collector.http_url + "/v1/traces"
     for headers in (
@@ -464,7 +477,8 @@ def test_auth_refuses_missing_and_wrong_tokens(start_collector) -> None:  # type
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         stub.Export(
             trace_request(
-                hostile_resource("grpc-ok"), [span("deployctl grpc-auth", {"cli.command": "auth"})]
+                hostile_resource("grpc-ok"),
+                [span("deployctl grpc-auth", {"cli_telemetry.command": "auth"})],
             ),
             metadata=(("authorization", f"Bearer {TOKEN}"),),
             timeout=10,

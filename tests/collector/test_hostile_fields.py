@@ -76,14 +76,20 @@ def clean_requests() -> tuple[ExportTraceServiceRequest, ExportMetricsServiceReq
     resource = sentinel_resource(installation_id)
     command = span(
         "deployctl deploy",
-        {"cli.command": "deploy", "process.exit.code": 0, "cli.flags": ["--force"]},
+        {
+            "cli_telemetry.command": "deploy",
+            "process.exit.code": 0,
+            "cli_telemetry.flags": ["--force"],
+        },
     )
     traces = trace_request(resource, [command])
     metrics = metrics_request(
         resource,
         [
             histogram_metric(
-                "cli.command.duration", [0.2], {"cli.command": "deploy", "process.exit.code": 0}
+                "cli_telemetry.command.duration",
+                [0.2],
+                {"cli_telemetry.command": "deploy", "process.exit.code": 0},
             ),
             counter_metric("deploy.bytes_uploaded", 4096, {"deploy.change": "added"}, unit="By"),
         ],
@@ -168,7 +174,7 @@ def case_exemplars() -> Case:
             trace_id=trace_id,
             span_id=span_id,
             filtered_attributes=kvs(
-                {"cli.command": secret, "user.email": email, "exemplar.key": undeclared}
+                {"cli_telemetry.command": secret, "user.email": email, "exemplar.key": undeclared}
             ),
         )
         setattr(exemplar, value, 3)
@@ -188,7 +194,7 @@ def case_metric_metadata() -> Case:
     for metric in metrics.resource_metrics[0].scope_metrics[0].metrics:
         secret, unique = secret_marker()
         note = plain_marker()
-        metric.metadata.extend(kvs({"cli.command": secret, "metadata.note": note}))
+        metric.metadata.extend(kvs({"cli_telemetry.command": secret, "metadata.note": note}))
         forbidden |= {f"{metric.name} metadata secret": unique, f"{metric.name} metadata": note}
     return Case(traces, metrics, forbidden, installation_id=installation_id)
 
@@ -211,10 +217,10 @@ def case_duplicated_keys() -> Case:
 
     hostile = hostile_span(
         [
-            kv("cli.command", "deploy"),
-            kv("cli.command", second("map", "span cli.command")),
-            kv("cli.flags", ["--force"]),
-            kv("cli.flags", second("list", "span cli.flags")),
+            kv("cli_telemetry.command", "deploy"),
+            kv("cli_telemetry.command", second("map", "span cli_telemetry.command")),
+            kv("cli_telemetry.flags", ["--force"]),
+            kv("cli_telemetry.flags", second("list", "span cli_telemetry.flags")),
             kv("deploy.change", "added"),
             kv("deploy.change", second("bytes", "span deploy.change")),
             kv("process.exit.code", 0),
@@ -255,8 +261,8 @@ def case_bytes_in_arrays() -> Case:
 
     hostile = hostile_span(
         [
-            kv("cli.command", "deploy"),
-            kv("cli.flags", [planted("span cli.flags [bytes]")]),
+            kv("cli_telemetry.command", "deploy"),
+            kv("cli_telemetry.flags", [planted("span cli_telemetry.flags [bytes]")]),
             kv("deploy.change", ["added", planted("span deploy.change [str, bytes]")]),
         ]
     )
@@ -281,9 +287,9 @@ def case_invalid_utf8() -> Case:
 
     hostile = hostile_span(
         [
-            kv("cli.command", planted("span value")),
+            kv("cli_telemetry.command", planted("span value")),
             kv(planted("span key"), "deploy"),
-            kv("cli.flags", ["--force", planted("span array element")]),
+            kv("cli_telemetry.flags", ["--force", planted("span array element")]),
         ],
         name=f"deployctl {planted('span name')}",
     )
@@ -333,15 +339,15 @@ def test_hostile_case(file_collector, case_name: str, protocol: str) -> None:  #
 
     # The clean span and points of the same requests still arrive.
     def ours(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        key = "cli.installation.id"
+        key = "service.instance.id"
         return [i for i in items if i["resource"].get(key) == case.installation_id]
 
     def clean(spans: list[dict[str, Any]]) -> bool:
-        return any(s["attributes"].get("cli.flags") == ["--force"] for s in ours(spans))
+        return any(s["attributes"].get("cli_telemetry.flags") == ["--force"] for s in ours(spans))
 
     def all_points(points: list[dict[str, Any]]) -> bool:
         names = {p["name"] for p in ours(points)}
-        return names >= {"cli.command.duration", "deploy.bytes_uploaded"}
+        return names >= {"cli_telemetry.command.duration", "deploy.bytes_uploaded"}
 
     collector.wait_for_spans(clean)  # fails after its timeout: the clean span was lost
     collector.wait_for_metrics(all_points)
@@ -355,8 +361,8 @@ def _oneof_pairs() -> list[tuple[str, bytes, str, str]]:
     good one."""
     out = []
     for key, good, bad_kind in (
-        ("cli.command", "deploy", "map"),
-        ("cli.flags", ["--force"], "bytes"),
+        ("cli_telemetry.command", "deploy", "map"),
+        ("cli_telemetry.flags", ["--force"], "bytes"),
         ("error.type", "QuotaError", "map-first"),
     ):
         secret, unique = secret_marker()

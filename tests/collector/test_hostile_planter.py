@@ -92,13 +92,13 @@ DECLARED_STRING_KEY = {
 
 
 def base_traces(installation_id: str) -> Any:
-    command = span("deployctl deploy", {"cli.command": "deploy", "process.exit.code": 0})
+    command = span("deployctl deploy", {"cli_telemetry.command": "deploy", "process.exit.code": 0})
     return trace_request(sentinel_resource(installation_id), [command])
 
 
 def base_metrics(installation_id: str) -> ExportMetricsServiceRequest:
     """A point of each of the five metric types, under declared names where one exists."""
-    point = {"cli.command": "deploy", "process.exit.code": 0}
+    point = {"cli_telemetry.command": "deploy", "process.exit.code": 0}
     gauge = Metric(
         name="deploy.functions.changed",
         gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=1, as_double=1.0)]),
@@ -111,13 +111,13 @@ def base_metrics(installation_id: str) -> ExportMetricsServiceRequest:
         ),
     )
     summary = Metric(
-        name="cli.command.duration",
+        name="cli_telemetry.command.duration",
         summary=Summary(data_points=[SummaryDataPoint(time_unix_nano=1, count=1, sum=0.5)]),
     )
     return metrics_request(
         sentinel_resource(installation_id),
         [
-            histogram_metric("cli.command.duration", [0.2], point),
+            histogram_metric("cli_telemetry.command.duration", [0.2], point),
             counter_metric("deploy.bytes_uploaded", 10, {"deploy.change": "added"}, unit="By"),
             gauge,
             exponential,
@@ -210,7 +210,7 @@ def _keyvalue_plants(owner: Descriptor, path: list[str], field: str) -> Iterator
             appender(KeyValue(key=key, value=value)),
             (key, *forbidden),
         )
-    declared = DECLARED_STRING_KEY.get(owner.full_name, "cli.command")
+    declared = DECLARED_STRING_KEY.get(owner.full_name, "cli_telemetry.command")
     for shape, make in (
         ("invalid UTF-8 key", lambda text: KeyValue(key=text, value=any_value("v"))),
         ("invalid UTF-8 value", lambda text: KeyValue(key=declared, value=any_value(text))),

@@ -57,14 +57,16 @@ def base_request(marker: str):  # type: ignore[no-untyped-def]
 
 
 def deep_nesting(protocol: str, marker: str) -> bytes:
-    """One span whose cli.flags (a declared array attribute) nests 300,000 ArrayValues
+    """One span whose cli_telemetry.flags (a declared array attribute) nests 300,000 ArrayValues
     around the marker (JSON: as many levels as fit in the limit)."""
     request = base_request(marker)
     if protocol == "http/json":
         levels = (REQUEST_LIMIT - 4096) // JSON_LEVEL_BYTES
-        return trace_json_with_value(request, "cli.flags", deep_array_json(levels, marker))
+        return trace_json_with_value(
+            request, "cli_telemetry.flags", deep_array_json(levels, marker)
+        )
     value = deep_array_value(DEEP_LEVELS, marker)
-    return trace_request_bytes_with_value(request, "cli.flags", value)
+    return trace_request_bytes_with_value(request, "cli_telemetry.flags", value)
 
 
 def deep_nesting_deprecated_field(protocol: str, marker: str) -> bytes:
@@ -76,7 +78,7 @@ def deep_nesting_deprecated_field(protocol: str, marker: str) -> bytes:
         return body.replace('"scopeSpans"', '"instrumentationLibrarySpans"', 1).encode()
     value = deep_array_value(DEEP_LEVELS, marker)
     return trace_request_bytes_with_value(
-        base_request(marker), "cli.flags", value, scope_field=DEPRECATED_SCOPE_SPANS_FIELD
+        base_request(marker), "cli_telemetry.flags", value, scope_field=DEPRECATED_SCOPE_SPANS_FIELD
     )
 
 
