@@ -119,14 +119,18 @@ class InitOptions:
             raise ValueError(f"init(endpoint=...) must be an http(s) URL, got {self.endpoint!r}")
         if not isinstance(self.fields, Mapping):
             raise TypeError("init(fields=...) must map attribute names to kinds or descriptions")
-        from .privacy.kinds import check_static_name
+        from .privacy.kinds import check_enum_values, check_static_name
         from .schema import field_from_declaration
 
         for key, declared in self.fields.items():
             check_static_name("init(fields=...): field key", key)
             if key in BUILTIN_SPAN_ATTRIBUTES or key in BUILTIN_RESOURCE_ATTRIBUTES:
                 raise ValueError(f"init(fields=...): {key!r} is a built-in field")
-            field_from_declaration(key, declared)
+            field = field_from_declaration(key, declared)
+            try:
+                check_enum_values(field)
+            except ValueError as error:
+                raise ValueError(f"init(fields=...): {key!r}: {error}") from None
         if self.enabled not in (None, True, False):
             raise TypeError("init(enabled=...) must be True, False or None")
         if isinstance(self.opt_out_env, str) or not all(

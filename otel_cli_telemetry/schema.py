@@ -242,7 +242,8 @@ class MetricSpec:
 # --- declarations: the kinds an app gives its own attributes (telemetry.Integer(...)) ---
 # They live here, not in privacy.kinds (which checks values at capture), because an app
 # declares them at module level in every run, a switched-off run included: building one
-# imports nothing. The grammar and secret checks of enum values run in check_values().
+# imports nothing. The grammar and secret checks of enum values run where init() takes
+# the fields (privacy.kinds.check_enum_values, called by the configuration).
 
 KINDS = ("enum", "identifier", "integer", "number", "bool", "version", "duration", "text")
 
@@ -285,12 +286,9 @@ class Field:
         self.implicit = implicit
         self.values: tuple[str, ...] = ()
         if kind == "enum":
-            try:  # not isinstance(values, Iterable): an ABC check costs a module-level call
-                listed = () if isinstance(values, str) else tuple(values)
-            except TypeError:
-                listed = ()
-            if isinstance(values, str) or (not listed and not hasattr(values, "__iter__")):
+            if isinstance(values, str) or not isinstance(values, Iterable):
                 raise TypeError("Enum(values=...) must be a list of strings")
+            listed = tuple(values)
             if not listed:
                 raise ValueError("Enum(values=...) needs at least one value")
             if not all(isinstance(value, str) for value in listed):
@@ -314,29 +312,6 @@ class Field:
             data["values"] = list(self.values)
         data["type"] = self.type
         return data
-
-    def check_values(self) -> Field:
-        """This field, if every enum value is an identifier that does not look like a secret;
-        else ValueError.
-
-        Run where the fields are declared to ``init()`` (:func:`field_from_declaration`),
-        not in the constructor: a kind built at module level in a run that the environment
-        switched off then loads no grammar and no rule index.
-        """
-        if not self.values:
-            return self
-        from .privacy.kinds import IDENTIFIER_RULE, fits_identifier, secret_finding, show
-
-        for value in self.values:
-            if not fits_identifier(value):
-                raise ValueError(f"Enum value {show(value)} is not allowed: {IDENTIFIER_RULE}")
-            finding = secret_finding(value)
-            if finding:
-                raise ValueError(
-                    "Enum value (not shown) is not allowed: it looks like a secret or personal "
-                    f"data (rule {finding})"
-                )
-        return self
 
     def digest_text(self) -> str:
         """What the schema version digests: kind, type and values (not the description)."""
@@ -427,7 +402,7 @@ def field_from_declaration(key: str, declared: object) -> Field:
     """
     try:
         if isinstance(declared, Field):
-            return declared.check_values()
+            return declared
         if isinstance(declared, str):
             return Field("identifier", declared, implicit=True)
         if isinstance(declared, Mapping):
@@ -447,7 +422,7 @@ def field_from_declaration(key: str, declared: object) -> Field:
                 arguments["values"] = declared.get("values", ())
             elif "values" in declared:
                 raise ValueError("'values' is only for enum fields")
-            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments).check_values()
+            return _CONSTRUCTORS[kind](declared.get("description", ""), **arguments)
     except (ValueError, TypeError) as error:
         raise type(error)(f"init(fields=...): {key!r}: {error}") from None
     raise TypeError(

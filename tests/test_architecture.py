@@ -109,7 +109,7 @@ def test_the_graph_sees_the_whole_package() -> None:
 def test_the_cycle_finder_finds_a_planted_cycle() -> None:
     graph = {name: set(targets) for name, targets in GRAPH.items()}
     graph[f"{PACKAGE}.schema"].add(f"{PACKAGE}.config")  # config imports schema
-    assert [f"{PACKAGE}.config", f"{PACKAGE}.schema"] in _cycles(graph)
+    assert any({f"{PACKAGE}.config", f"{PACKAGE}.schema"} <= set(cycle) for cycle in _cycles(graph))
 
 
 def test_no_import_cycles() -> None:

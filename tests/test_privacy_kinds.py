@@ -63,8 +63,12 @@ def test_declarations_in_every_form(declared: object, expected: dict[str, Any]) 
     ],
 )
 def test_bad_declarations_raise(declared: object) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        field_from_declaration("k", declared)
+    """Refused where ``init(fields=)`` takes them (the enum values' grammar and secret
+    checks run there, not when a kind is built)."""
+    from otel_cli_telemetry.config import InitOptions
+
+    with pytest.raises((ValueError, TypeError), match=r"init\(fields=\.\.\.\): 'k'"):
+        InitOptions(app="a", fields={"k": declared})
 
 
 def test_init_rejects_bad_field_keys_and_kinds(tmp_path: Any) -> None:
@@ -169,10 +173,16 @@ def test_a_secret_enum_value_is_refused_where_the_fields_are_declared() -> None:
     """The grammar and secret checks of enum values run where ``init(fields=)`` takes the
     field (so a module-level kind in a run switched off loads no grammar or rule index)."""
     token = "ghp_" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2"
-    field = telemetry.Enum("a target", values=[token, "prod"])
+    from otel_cli_telemetry.config import InitOptions
+
+    field = telemetry.Enum("a target", values=[token, "prod"])  # built: no check yet
     with pytest.raises(ValueError) as caught:
-        Schema("a", {"x.target": field})
+        InitOptions(app="a", fields={"x.target": field})
     assert token not in str(caught.value)
+    assert "'x.target'" in str(caught.value)
     odd = telemetry.Enum("a target", values=["semi;colon"])
     with pytest.raises(ValueError, match="not allowed"):
-        Schema("a", {"x.target": odd})
+        InitOptions(app="a", fields={"x.target": odd})
+    with pytest.raises(ValueError, match="not allowed"):
+        InitOptions(app="a", fields={"x.target": {"kind": "enum", "description": "d",
+                                                   "values": ["semi;colon"]}})

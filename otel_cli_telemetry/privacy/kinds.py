@@ -265,6 +265,25 @@ def identifier_problem(value: str) -> str | None:
     return None
 
 
+def check_enum_values(field: Field) -> Field:
+    """``field``, if each of its enum values is an identifier that does not look like a
+    secret; else ValueError (a programming error, raised where ``init()`` takes the fields).
+
+    Not checked where the field is built (``telemetry.Enum(...)``, often at module level):
+    a run that the environment switched off then loads no grammar and no rule index.
+    """
+    for value in field.values:
+        if not fits_identifier(value):
+            raise ValueError(f"Enum value {show(value)} is not allowed: {IDENTIFIER_RULE}")
+        finding = secret_finding(value)
+        if finding:
+            raise ValueError(
+                "Enum value (not shown) is not allowed: it looks like a secret or personal "
+                f"data (rule {finding})"
+            )
+    return field
+
+
 def check_static_name(what: str, name: object) -> str:
     """``name`` if it can be a static name, else ValueError (a programming error).
 
