@@ -83,7 +83,8 @@ def loads(data: str | bytes | bytearray) -> Any:
         start = len(text) - len(text.lstrip(_WHITESPACE))
         try:
             value, end = _scanner(text, start)
-        except (StopIteration, ValueError):
+        except Exception:  # StopIteration, ValueError, and SystemError: the
+            # scanner's error path looks up json.decoder in sys.modules and fails without it
             end = -1
         if end >= 0 and not text[end:].strip(_WHITESPACE):
             return value

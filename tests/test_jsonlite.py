@@ -87,6 +87,27 @@ def test_malformed_and_odd_input_matches_json(text: str) -> None:
         )
 
 
+def test_malformed_input_in_a_process_that_never_imported_json() -> None:
+    """The accelerator's error path needs ``json.decoder`` already imported (it looks the
+    error class up in ``sys.modules``); the hot path never imports it, so a corrupt state
+    file must still come out as json's own ``ValueError``, in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from otel_cli_telemetry import _jsonlite\n"
+        "assert 'json' not in sys.modules\n"
+        "for data in (b'{consent: granted', b'{\"a\" 1}', b'[1,', b'x', bytes(range(256))):\n"
+        "    try:\n"
+        "        _jsonlite.loads(data)\n"
+        "    except ValueError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'accepted {data!r}')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
+
+
 def test_a_value_json_cannot_encode_raises_json_s_error() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         _jsonlite.dumps({"x": object()})
