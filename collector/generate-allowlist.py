@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from otel_cli_telemetry import schema  # noqa: E402  (the kind constructors)
 from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist  # noqa: E402
-from otel_cli_telemetry.privacy import kinds  # noqa: E402
 from otel_cli_telemetry.schema import MetricSpec, Schema  # noqa: E402
 
 DEFAULT_SOURCE = ROOT / "examples" / "deploy" / "deployctl.py"
@@ -36,8 +36,8 @@ def _field(node: ast.expr) -> object:
         name = (
             node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         )
-        constructor = getattr(kinds, str(name), None)
-        if constructor is None or str(name) not in kinds.KIND_CONSTRUCTORS:
+        constructor = getattr(schema, str(name), None)
+        if constructor is None or str(name) not in schema.KIND_CONSTRUCTORS:
             raise ValueError(f"unsupported field declaration {ast.unparse(node)}")
         args = [ast.literal_eval(a) for a in node.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}

@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 
 from otel_cli_telemetry.privacy import _grammar, kinds, rules
-from otel_cli_telemetry.privacy.kinds import DROP, Field, Redactor
+from otel_cli_telemetry.privacy.kinds import DROP, Redactor
 from otel_cli_telemetry.privacy.scrub import Scrubber
+from otel_cli_telemetry.schema import KINDS, Field
 from secret_corpus import FORMATS, NORMAL_VALUES, Sample, corpus
 
 from apps._harness import APPS, app_state_dir, files_under
@@ -47,7 +48,7 @@ VENDOR_CATEGORIES = {
     "database", "secrets-manager", "saas",
 }  # fmt: skip
 ALL_KINDS = [
-    Field(kind, "x", values=["a", "b"] if kind == "enum" else ()) for kind in kinds.KINDS
+    Field(kind, "x", values=["a", "b"] if kind == "enum" else ()) for kind in KINDS
 ] + [Field("identifier", "x", implicit=True), Field("text", "x", many=True)]
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import otel_cli_telemetry as telemetry
-from otel_cli_telemetry.privacy.kinds import DROP, Field, Redactor, field_from_declaration
+from otel_cli_telemetry.privacy.kinds import DROP, Redactor
 from otel_cli_telemetry.privacy.scrub import Scrubber
-from otel_cli_telemetry.schema import Schema, builtin_fields
+from otel_cli_telemetry.schema import Field, Schema, builtin_fields, field_from_declaration
 
 SCRUB = Scrubber(None, None, None).scrub
 

@@ -44,24 +44,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..schema import (  # noqa: F401  (re-exported: the declarations' first home was here)
-    KIND_CONSTRUCTORS,
-    KIND_TYPES,
-    KINDS,
-    Bool,
-    Duration,
-    Enum,
-    Field,
-    Identifier,
-    Integer,
-    Number,
-    Text,
-    Version,
-    field_from_declaration,
-)
 from . import _grammar
+
+if TYPE_CHECKING:
+    from ..schema import Field
 
 NAME_MAX_LENGTH: int = _grammar.NAMES["max_length"]
 IDENTIFIER_MAX_LENGTH: int = _grammar.KINDS["identifier"]["max_length"]

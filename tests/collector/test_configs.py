@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from otel_cli_telemetry.admin.schema_collector import render_collector_allowlist
-from otel_cli_telemetry.privacy import kinds
-from otel_cli_telemetry.privacy.kinds import Bool, Enum, Integer
-from otel_cli_telemetry.schema import MetricSpec, Schema
+from otel_cli_telemetry.schema import Bool, Enum, Integer, MetricSpec, Schema
 
 pytestmark = pytest.mark.collector
 
@@ -71,7 +69,7 @@ def test_generator_reads_typed_field_declarations(tmp_path: Path) -> None:
     source = tmp_path / "app.py"
     source.write_text(
         "import otel_cli_telemetry as telemetry\n"
-        "from otel_cli_telemetry.privacy.kinds import Integer\n"
+        "from otel_cli_telemetry.schema import Integer\n"
         "FIELDS = {\n"
         "    'a.count': Integer('a count'),\n"
         "    'a.mode': telemetry.Enum('a mode', values=['x', 'y'], many=True),\n"
@@ -82,8 +80,8 @@ def test_generator_reads_typed_field_declarations(tmp_path: Path) -> None:
     )
     fields, metrics = module.declarations(source)
     assert fields == {
-        "a.count": kinds.Integer("a count"),
-        "a.mode": kinds.Enum("a mode", values=["x", "y"], many=True),
+        "a.count": Integer("a count"),
+        "a.mode": Enum("a mode", values=["x", "y"], many=True),
         "a.note": "a description",
     }
     assert metrics == ()
