@@ -8,7 +8,10 @@ private to the user (mode 0600, directories 0700).
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
+if TYPE_CHECKING:
+    from typing import Any
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600

@@ -11,8 +11,7 @@ a test checks that both always agree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
 if TYPE_CHECKING:  # annotations only: collections.abc costs an off run ~1 ms to import
     from collections.abc import Mapping, Sequence
 

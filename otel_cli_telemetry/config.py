@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from . import _switch
 from .capture.environment import detect_agent, detect_ci
 from .paths import Paths
 from .schema import BUILTIN_RESOURCE_ATTRIBUTES, BUILTIN_SPAN_ATTRIBUTES, Schema
+
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
+if TYPE_CHECKING:
+    from typing import Any
 
 CONSENT_MODES = ("notice", "ask")
 DEFAULT_CI_BUDGET_S = 2.0

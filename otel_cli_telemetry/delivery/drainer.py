@@ -41,21 +41,23 @@ Guarantees, each one a failure seen in another CLI's telemetry:
 from __future__ import annotations
 
 import _thread
-import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from .._files import append_line
+from .._jsonlite import dumps, loads
 from ..handoff import spool
 from ..paths import Paths
 from .breaker import DeliveryState
 from .lock import DrainerLock
 
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
 if TYPE_CHECKING:  # the transport imports the OpenTelemetry SDK: only when delivering
+    from typing import Any
+
     from .transport import Outcome
 
 DEFAULT_MAX_RUNTIME_S = 60.0
@@ -104,7 +106,7 @@ def _log(paths: Paths, **entry: Any) -> None:
     except OSError:
         pass
     try:
-        append_line(path, json.dumps({"t": round(time.time(), 3), **entry}).encode())
+        append_line(path, dumps({"t": round(time.time(), 3), **entry}).encode())
     except (OSError, ValueError, TypeError):
         pass
 
@@ -785,7 +787,7 @@ def last_run_cost(paths: Paths) -> str | None:
             continue
         for raw in reversed(lines):
             try:
-                entry = json.loads(raw)
+                entry = loads(raw)
             except ValueError:
                 continue
             if isinstance(entry, dict) and entry.get("outcome") == "exit":

@@ -12,13 +12,16 @@ knows how it was captured.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from .._files import append_line
 from .._internal import internal_errors
 from .._jsonlite import dumps
 from ..config import Settings
 from . import local_log, spool
+
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def claim_drops(settings: Settings) -> int:

@@ -31,12 +31,15 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import Any
 
 from .._files import append_line, ensure_dir, temp_path, write_atomic, write_new
 from .._jsonlite import loads
 from ..paths import Paths
 from ..schema import lookup
+
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_RECORDS = 1000
 MAX_BYTES = 8 * 1024 * 1024
