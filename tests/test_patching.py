@@ -3,7 +3,8 @@
 Wrappers: binding through an instance and through the class, every descriptor kind we
 support, metadata and ``inspect.signature``, idempotence, and removal that takes away exactly
 what we installed (also under a third-party wrapper stacked on ours later). Hooks: both
-import orders, failures, re-imports, namespace packages, threads.
+import orders, failures, re-imports, namespace packages, threads, and a real process that
+imports click after ``init()``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import json
+import subprocess
 import sys
 import textwrap
 import threading
@@ -22,6 +25,8 @@ from typing import Any
 import pytest
 
 from otel_cli_telemetry.capture import patching
+
+from support import ROOT
 
 
 def record_calls(calls: list[tuple[Any, Any, tuple[Any, ...], dict[str, Any]]]) -> Any:
@@ -399,3 +404,54 @@ def test_threads_importing_at_once_run_the_hook_once(package_dir: Path) -> None:
         thread.join()
     assert seen == [sys.modules["hooked_threads"]]
 
+
+def test_a_real_process_patches_click_imported_after_init(cli_env: dict[str, str]) -> None:
+    """No wrapt: click is patched through our finder, and the run is recorded as usual."""
+    script = textwrap.dedent(
+        """
+        import atexit, json, sys
+        records = []
+        atexit.register(lambda: print(json.dumps(report)))  # runs after the SDK's own
+        import otel_cli_telemetry as telemetry
+        telemetry.init(app="probe", version="1.0", enabled=True, inject_command=False)
+        from otel_cli_telemetry.capture import patching, session
+        session.sink = records.append
+        assert "click" not in sys.modules
+        import click
+
+        @click.group()
+        def cli():
+            pass
+
+        @cli.command()
+        def hello():
+            click.echo("hi")
+
+        report = {
+            "wrapt": "wrapt" in sys.modules,
+            "patched": patching.is_ours(vars(click.core.Command)["main"]),
+            "loader": type(click.__loader__).__name__,
+            "records": records,
+        }
+        cli(["hello"])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    first, last = done.stdout.splitlines()
+    assert first == "hi"
+    report = json.loads(last)
+    assert report["wrapt"] is False
+    assert report["patched"] is True
+    assert report["loader"] == "SourceFileLoader"
+    (record,) = report["records"]
+    assert record["attributes"]["cli.command"] == "hello"
