@@ -157,7 +157,7 @@ def watch_exits(
     raises ``SystemExit(True)``), or ``runpy._run_module_as_main`` for ``python -m pkg``
     (the interpreter looks that function up after ``sitecustomize`` has run).
     """
-    from .capture import process
+    from .capture import patching, process
 
     if argv and argv[0] == "-m" and "-m" in orig_argv:
         import runpy
@@ -166,8 +166,6 @@ def watch_exits(
         return
     if entry is None or not entry[1] or not entry[2]:
         return
-    import wrapt
-
     module_name, attribute = entry[1], entry[2]
 
     def wrap_entry_point(module: Any) -> None:
@@ -178,7 +176,7 @@ def watch_exits(
                 owner = getattr(owner, part)
             process.note_exits_of(owner, name)
 
-    wrapt.register_post_import_hook(wrap_entry_point, module_name)
+    patching.when_imported(module_name, wrap_entry_point)
 
 
 def decide(environ: Mapping[str, str], app: str, state_dir: str | None) -> tuple[bool, str]:

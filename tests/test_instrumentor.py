@@ -125,9 +125,8 @@ def test_instrument_and_uninstrument_in_process(
     instrumentor: CliTelemetryInstrumentor, tmp_path: Path
 ) -> None:
     import click
-    import wrapt
 
-    from otel_cli_telemetry.capture import process, session
+    from otel_cli_telemetry.capture import patching, process, session
 
     original_hook = sys.excepthook
     instrumentor.instrument(app="someone-elses", state_dir=str(tmp_path))
@@ -137,14 +136,14 @@ def test_instrument_and_uninstrument_in_process(
     assert settings.decided_by == module.DECIDED_BY
     assert not settings.show_notice
     assert not settings.options.inject_command
-    assert isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
+    assert patching.is_ours(vars(click.core.Command)["main"])
     assert sys.excepthook is process._excepthook
 
     assert os.environ[module.LAUNCHED_BY_ENV] == str(os.getpid())  # for child processes
 
     instrumentor.uninstrument()
     assert module.LAUNCHED_BY_ENV not in os.environ
-    assert not isinstance(vars(click.core.Command)["main"], wrapt.ObjectProxy)
+    assert not patching.is_ours(vars(click.core.Command)["main"])
     assert sys.excepthook is original_hook
     assert session.settings is None
     assert session.active is None

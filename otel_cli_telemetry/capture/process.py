@@ -36,10 +36,9 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-import wrapt
-
 from .._internal import internal_errors
 from . import exits, session
+from .patching import wrap_function
 
 _installed = False
 _requested_exit: int | None = None
@@ -73,10 +72,7 @@ def _note_system_exit(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
 
 def note_exits_of(owner: Any, name: str) -> None:
     """Wrap ``owner.name`` so a ``SystemExit`` raised through it is noted (once)."""
-    current = getattr(owner, name, None)
-    if current is None or isinstance(current, wrapt.ObjectProxy):
-        return
-    wrapt.wrap_function_wrapper(owner, name, _note_system_exit)
+    wrap_function(owner, name, _note_system_exit)
 
 
 _MONITORING_TOOL: int | None = None
@@ -123,11 +119,8 @@ def _unwatch_main_unwind() -> None:
     _MONITORING_TOOL = None
 
 
-#: Frames from these folders are ours (this package, and wrapt's pure-Python fallback).
-_OUR_DIRS = (
-    os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)) + os.sep,
-    os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep,
-)
+#: Frames from this folder are ours (the package, wrappers included: see :mod:`.patching`).
+_OUR_DIRS = (os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)) + os.sep,)
 
 
 def _is_ours(tb: TracebackType) -> bool:

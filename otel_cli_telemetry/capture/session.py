@@ -110,9 +110,9 @@ def open_context(holder: Any, trace_id: str, span_id: str, sampled: bool) -> Non
             otel_context.enter(holder, trace_id, span_id, sampled)
         elif not _otel_hook_registered:
             _otel_hook_registered = True
-            import wrapt
+            from .patching import when_imported
 
-            wrapt.register_post_import_hook(_attach_open, "opentelemetry.trace")
+            when_imported("opentelemetry.trace", _attach_open)
 
 
 def _attach_open(module: Any) -> None:

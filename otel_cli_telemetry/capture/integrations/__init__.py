@@ -1,8 +1,9 @@
 """Framework integrations: one module per library, each with ``instrument``/``uninstrument``.
 
-Patches are applied with wrapt when the library is imported (post-import hooks), whatever
-the import order, and never import the library themselves. Each patch decides on every call
-whether to record (``session.current()``), so turning telemetry off needs no unpatching.
+Patches are applied when the library is imported (post-import hooks of :mod:`..patching`),
+whatever the import order, and never import the library themselves. Each patch decides on
+every call whether to record (``session.current()``), so turning telemetry off needs no
+unpatching.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from ..._internal import internal_errors
+from ..patching import unwrap, when_imported, wrap_function
 
 
 class Integration:
@@ -38,7 +38,7 @@ class Integration:
         self._enabled = True
         if not self._hook_registered:
             self._hook_registered = True
-            wrapt.register_post_import_hook(self._on_import, self.module_name)
+            when_imported(self.module_name, self._on_import)
         else:
             import sys
 
@@ -47,12 +47,12 @@ class Integration:
                 self._on_import(module)
 
     def uninstrument(self) -> None:
-        """Remove every wrapper this integration installed that is still in place."""
+        """Remove every wrapper this integration installed (one that another library has
+        wrapped since stays under theirs, switched off: see :func:`..patching.unwrap`)."""
         self._enabled = False
         for owner, name in reversed(self._patched):
-            current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
-            if isinstance(current, wrapt.ObjectProxy) and hasattr(current, "__wrapped__"):
-                setattr(owner, name, current.__wrapped__)
+            with internal_errors(f"uninstrument {self.module_name}"):
+                unwrap(owner, name)
         self._patched.clear()
 
     def _on_import(self, module: Any) -> None:
@@ -67,13 +67,8 @@ class Integration:
 
     def wrap(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
         """Wrap ``owner.name`` (on the class that defines it) unless already wrapped by us."""
-        current = (
-            owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
-        )
-        if current is None or isinstance(current, wrapt.ObjectProxy):
-            return
-        wrapt.wrap_function_wrapper(owner, name, wrapper)
-        self._patched.append((owner, name))
+        if wrap_function(owner, name, wrapper):
+            self._patched.append((owner, name))
 
 
 def defining_class(cls: type, name: str) -> type:
