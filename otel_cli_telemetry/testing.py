@@ -72,7 +72,7 @@ def capture_telemetry() -> Iterator[CapturedTelemetry]:
         from .capture.integrations import registry
 
         pipeline.connect(session.settings)
-        registry.instrument(tuple(registry.INTEGRATIONS))
+        registry.instrument(tuple(registry.FRAMEWORKS))
         session.open_process_record()
     try:
         yield captured

@@ -454,4 +454,4 @@ def test_a_real_process_patches_click_imported_after_init(cli_env: dict[str, str
     assert report["patched"] is True
     assert report["loader"] == "SourceFileLoader"
     (record,) = report["records"]
-    assert record["attributes"]["cli.command"] == "hello"
+    assert record["attributes"]["cli_telemetry.command"] == "hello"

@@ -137,7 +137,7 @@ def test_uninstrument_leaves_no_patch(
     framework: str, cli_telemetry: CapturedTelemetry, tmp_path: Path
 ) -> None:
     _init(tmp_path, instrument=(framework,))
-    integration = registry.INTEGRATIONS[framework]
+    integration = registry.integration(framework)
     integration.uninstrument()
     if framework == "click":
         assert CliRunner().invoke(tool, ["run"]).exit_code == 0
