@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from . import encode
-from .encode import ExportMetricsServiceResponse, ExportTraceServiceResponse
 
 if TYPE_CHECKING:
     import ssl
@@ -286,7 +285,7 @@ class HttpTransport:
             from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
             body = encode_spans(spans).SerializeToString()
-        return self._export("TRACES", body, timeout, ExportTraceServiceResponse, "rejected_spans")
+        return self._export("TRACES", body, timeout, "ExportTraceServiceResponse", "rejected_spans")
 
     def send_metrics(self, data: bytes | MetricsData, timeout: float | None = None) -> Outcome:
         """Export metrics (a body from :meth:`encode_metrics`, or SDK ``MetricsData``);
@@ -298,7 +297,7 @@ class HttpTransport:
 
             body = encode_metrics(data).SerializeToString()
         return self._export(
-            "METRICS", body, timeout, ExportMetricsServiceResponse, "rejected_data_points"
+            "METRICS", body, timeout, "ExportMetricsServiceResponse", "rejected_data_points"
         )
 
     def _export(
@@ -306,14 +305,20 @@ class HttpTransport:
         signal: str,
         body: bytes,
         timeout: float | None,
-        response_type: Any,
+        response_name: str,
         rejected_field: str,
     ) -> Outcome:
-        """POST one request; an accepted one may still report items it refused."""
+        """POST one request; an accepted one may still report items it refused.
+
+        A full success is usually an empty body (the collector's answer): the response
+        message (``encode.<response_name>``, which imports protobuf) is only parsed when
+        there is something to parse.
+        """
         outcome, payload = self._post(signal, body, timeout)
         if outcome.kind != OK or not payload:
             return outcome
         try:
+            response_type = getattr(encode, response_name)
             partial = response_type.FromString(payload).partial_success
         except Exception:  # DecodeError: accepted; the detail is unreadable
             return outcome
