@@ -631,3 +631,29 @@ def test_the_response_names_are_still_there() -> None:
     }
     with pytest.raises(AttributeError):
         encode.NoSuchThing  # noqa: B018
+
+
+def test_equal_values_of_other_types_are_written_as_their_own() -> None:
+    """``True == 1 == 1.0`` and ``0.0 == -0.0`` in Python: written ``KeyValue`` s kept for
+    reuse must never stand in for each other."""
+    values: list[Any] = [True, 1, 1.0, False, 0, 0.0, -0.0, "1", [1], [True], [1.0], 1, True]
+    records = []
+    for n, value in enumerate(values):
+        record = _counter_record(n)
+        record["span_id"] = f"{n + 1:016x}"
+        record["attributes"] = {"a": value}
+        records.append(record)
+    records = _valid(records) * 2  # the second time, from what was kept
+    body = encode.encode_spans(records)
+    assert body == protobuf_reference.trace_request(records).SerializeToString()
+    spans = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans
+    kinds = [s.attributes[0].value.WhichOneof("value") for s in spans[: len(values)]]
+    assert kinds[:7] == [
+        "bool_value",
+        "int_value",
+        "double_value",
+        "bool_value",
+        "int_value",
+        "double_value",
+        "double_value",
+    ]

@@ -142,17 +142,42 @@ def _any_value(value: Any) -> bytes | None:
     return None
 
 
-def _attributes(key: bytes, attributes: Mapping[str, Any]) -> bytes:
-    """``attributes`` as a repeated ``KeyValue`` field with the key ``key``, in their order.
+def _key_value(name: str, value: Any) -> bytes:
+    """A ``KeyValue``, length-prefixed (the field key is the caller's). An empty key is a
+    default, so it is omitted (protobuf omits it too)."""
+    pair = string(_KV_KEY, name) if name else b""
+    encoded = _any_value(value)
+    if encoded is not None:
+        pair += delimited(_KV_VALUE, encoded)
+    return delimited(b"", pair)
 
-    An empty key is a default, so it is omitted (protobuf omits it too)."""
+
+#: Written ``KeyValue`` s by (key, exact type, value), for str, int and bool values: most
+#: attributes repeat from record to record (command, exit code, service, os). The exact type
+#: keeps ``True``, ``1`` apart (equal in a dict); floats are not kept (``-0.0 == 0.0``).
+_KV_CACHE: dict[tuple[str, type, Any], bytes] = {}
+_KV_CACHE_MAX, _KV_CACHE_MAX_BYTES = 4096, 256
+
+
+def _attributes(key: bytes, attributes: Mapping[str, Any]) -> bytes:
+    """``attributes`` as a repeated ``KeyValue`` field with the key ``key``, in their order."""
     out = []
+    cache = _KV_CACHE
     for name, value in attributes.items():
-        pair = string(_KV_KEY, name) if name else b""
-        encoded = _any_value(value)
-        if encoded is not None:
-            pair += delimited(_KV_VALUE, encoded)
-        out.append(delimited(key, pair))
+        kind = value.__class__
+        if kind is str or kind is int or kind is bool:
+            slot = (name, kind, value)
+            pair = cache.get(slot)
+            if pair is None:
+                pair = _key_value(name, value)
+                if len(pair) <= _KV_CACHE_MAX_BYTES:
+                    if len(cache) >= _KV_CACHE_MAX:
+                        cache.clear()
+                    cache[slot] = pair
+        else:
+            pair = _key_value(name, value)
+        out.append(key)
+        out.append(pair)
     return b"".join(out)
 
 
@@ -181,6 +206,13 @@ _STATUS_FIELDS = {
 }
 
 
+_KIND_FIELD = _SPAN_KIND + bytes((_SPAN_KIND_INTERNAL,))
+_FLAGS_FIELDS = {
+    remote: _SPAN_FLAGS + fixed32(_FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if remote else 0))
+    for remote in (False, True)
+}
+
+
 def _span(
     trace_id: bytes,
     span_id: str,
@@ -188,14 +220,14 @@ def _span(
     parent_remote: bool,
     item: Mapping[str, Any],
 ) -> bytes:
-    """One ``Span`` field (in ``ScopeSpans.spans``)."""
-    parts = [delimited(_SPAN_TRACE_ID, trace_id), delimited(_SPAN_SPAN_ID, bytes.fromhex(span_id))]
+    """One ``Span`` field (in ``ScopeSpans.spans``); ``trace_id`` is its written field."""
+    parts = [trace_id, delimited(_SPAN_SPAN_ID, bytes.fromhex(span_id))]
     if parent_id:
         parts.append(delimited(_SPAN_PARENT_ID, bytes.fromhex(parent_id)))
     name = item["name"]
     if name:
         parts.append(string(_SPAN_NAME, name))
-    parts.append(_SPAN_KIND + bytes((_SPAN_KIND_INTERNAL,)))
+    parts.append(_KIND_FIELD)
     start, end = item["start_ns"], item["end_ns"]
     if start:
         parts.append(_SPAN_START + fixed64(start))
@@ -203,8 +235,7 @@ def _span(
         parts.append(_SPAN_END + fixed64(end))
     parts.append(_attributes(_SPAN_ATTRIBUTES, item.get("attributes", {})))
     parts.append(_STATUS_FIELDS[item.get("status", "") == "ERROR"])
-    flags = _FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if parent_remote else 0)
-    parts.append(_SPAN_FLAGS + fixed32(flags))
+    parts.append(_FLAGS_FIELDS[parent_remote])
     return delimited(_SCOPE_ITEMS, b"".join(parts))
 
 
@@ -241,7 +272,7 @@ def encode_spans(records: Iterable[Mapping[str, Any]]) -> bytes:
         if group is None:
             group = by_resource[key] = (record["resource"], [])
         spans = group[1]
-        trace_id = bytes.fromhex(record["trace_id"])
+        trace_id = delimited(_SPAN_TRACE_ID, bytes.fromhex(record["trace_id"]))
         parent = record.get("parent_span_id") or None
         spans.append(_span(trace_id, record["span_id"], parent, bool(parent), record))
         for phase in record.get("phases", []):
