@@ -657,3 +657,109 @@ def test_equal_values_of_other_types_are_written_as_their_own() -> None:
         "double_value",
         "double_value",
     ]
+
+
+# ---------------------------------------------------------------- reading partial success
+
+
+def _protobuf_partial_success(payload: bytes, metrics: bool) -> tuple[int, str]:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    if metrics:
+        partial = ExportMetricsServiceResponse.FromString(payload).partial_success
+        return partial.rejected_data_points, partial.error_message
+    spans = ExportTraceServiceResponse.FromString(payload).partial_success
+    return spans.rejected_spans, spans.error_message
+
+
+_unknown_field = st.builds(
+    lambda number, kind, value: (
+        protowire.tag(number, kind)
+        + {
+            protowire.VARINT: protowire.varint(value % 2**64),
+            protowire.FIXED64: protowire.fixed64(value % 2**64),
+            protowire.FIXED32: protowire.fixed32(value % 2**32),
+            protowire.LENGTH_DELIMITED: protowire.delimited(b"", bytes([value % 256]) * 3),
+        }[kind]
+    ),
+    st.integers(1, 40),
+    st.sampled_from([0, 1, 2, 5]),
+    st.integers(0, 2**64 - 1),
+)
+
+
+@st.composite
+def _response(draw: Any) -> bytes:
+    """An answer as a backend may write it: partial success (once, twice, or not at all)
+    with any int64 and message, unknown fields anywhere, fields of unexpected wire types."""
+    out = b""
+    for _ in range(draw(st.integers(0, 2))):
+        inner = b""
+        for field in draw(st.lists(st.sampled_from(["rejected", "message", "unknown"]))):
+            if field == "rejected":
+                inner += b"\x08" + protowire.varint(draw(_edge_int))
+            elif field == "message":
+                inner += protowire.string(b"\x12", draw(_edge_text))
+            else:
+                inner += draw(_unknown_field)
+        out += protowire.delimited(b"\x0a", inner) + b"".join(draw(st.lists(_unknown_field)))
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(_response(), st.binary(max_size=40)), st.booleans())
+def test_partial_success_is_read_as_protobuf_reads_it(payload: bytes, metrics: bool) -> None:
+    try:
+        expected = _protobuf_partial_success(payload, metrics)
+    except Exception:  # DecodeError: the transport then takes the answer as a plain success
+        expected = None
+    try:
+        ours: tuple[int, str] | None = protowire.read_partial_success(payload)
+    except ValueError:
+        ours = None
+    if expected is not None and ours is not None:
+        assert ours == expected
+    elif ours is None:  # we refuse only what protobuf refuses, or groups (never in OTLP)
+        assert expected is None or any(
+            wire in (3, 4) for wire in _wire_types(payload)
+        ), payload.hex()
+    else:
+        pytest.fail(f"protobuf refuses {payload.hex()}, we read {ours}")
+
+
+def _wire_types(payload: bytes) -> list[int]:
+    """The wire types of the top-level keys up to the first malformed one."""
+    found = []
+    pos = 0
+    try:
+        while pos < len(payload):
+            key, pos = protowire.read_varint(payload, pos)
+            found.append(key & 7)
+            if key & 7 in (3, 4):
+                break
+            if key & 7 == 0:
+                _, pos = protowire.read_varint(payload, pos)
+            elif key & 7 == 1:
+                pos += 8
+            elif key & 7 == 5:
+                pos += 4
+            else:
+                size, pos = protowire.read_varint(payload, pos)
+                pos += size
+    except ValueError:
+        pass
+    return found
+
+
+def test_the_collectors_empty_partial_success_is_read_without_protobuf() -> None:
+    assert protowire.read_partial_success(b"") == (0, "")
+    assert protowire.read_partial_success(b"\x0a\x00") == (0, "")  # the collector's "ok"
+    body = b"\x0a\x0a\x08\x03\x12\x06quota!"
+    assert protowire.read_partial_success(body) == (3, "quota!")
+    with pytest.raises(ValueError):
+        protowire.read_partial_success(b"\x0a\x05\x08")  # cut short

@@ -1,4 +1,5 @@
-"""The few pieces of the Protocol Buffers wire format that ``encode`` writes OTLP with.
+"""The few pieces of the Protocol Buffers wire format that ``encode`` writes OTLP with,
+and the reader the transport parses an OTLP answer's partial success with.
 
 Why by hand: importing ``google.protobuf`` and the two ``opentelemetry-proto`` request
 modules cost ~90 M CPU instructions (~25 ms), most of a drainer's start and of CI in-process
@@ -24,7 +25,7 @@ values), as protobuf refuses to set them: the drainer then drops the record alon
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 
@@ -114,3 +115,72 @@ def packed_double(key: bytes, values: Iterable[float]) -> bytes:
     if not items:
         return b""
     return delimited(key, struct.pack(f"<{len(items)}d", *items))
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``data[pos:]`` (as an unsigned 64-bit value, as protobuf keeps it) and
+    the position after it; ValueError if it is cut short or longer than 10 bytes."""
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result & (_UINT64_LIMIT - 1), pos
+        shift += 7
+
+
+def read_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """Each field of a serialized message: (field number, wire type, value), the value an
+    int for varints (unsigned) and fixed-width values (their bytes read as unsigned
+    little-endian), the payload for length-delimited ones. ValueError for anything
+    malformed, and for the deprecated group wire types (3, 4), which OTLP never uses."""
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        value: int | bytes
+        if wire_type == VARINT:
+            value, pos = read_varint(data, pos)
+        elif wire_type in (FIXED64, FIXED32):
+            size = 8 if wire_type == FIXED64 else 4
+            if pos + size > end:
+                raise ValueError("truncated fixed-width value")
+            value = int.from_bytes(data[pos : pos + size], "little")
+            pos += size
+        elif wire_type == LENGTH_DELIMITED:
+            size, pos = read_varint(data, pos)
+            if pos + size > end:
+                raise ValueError("truncated length-delimited value")
+            value = data[pos : pos + size]
+            pos += size
+        else:
+            raise ValueError(f"unsupported wire type {wire_type}")
+        yield number, wire_type, value
+
+
+def read_partial_success(payload: bytes) -> tuple[int, str]:
+    """(rejected items, error message) of an ``ExportTraceServiceResponse`` or
+    ``ExportMetricsServiceResponse`` (both: ``partial_success = 1 {int64 rejected = 1;
+    string error_message = 2}``); (0, "") when there is none.
+
+    Read here rather than with the protobuf classes because the collector answers every
+    success with ``partial_success {}`` (two bytes): parsing them would import protobuf in
+    every drainer. As protobuf parses: unknown fields and fields of an unexpected wire type
+    are skipped, the last occurrence of a field wins, the int64 is two's complement, the
+    string must be UTF-8 (ValueError otherwise, as for anything malformed).
+    """
+    rejected, message = 0, ""
+    for number, _wire_type, value in read_fields(payload):
+        if number != 1 or not isinstance(value, bytes):
+            continue
+        for inner_number, inner_type, inner in read_fields(value):
+            if inner_number == 1 and inner_type == VARINT and isinstance(inner, int):
+                rejected = inner - _UINT64_LIMIT if inner >= 1 << 63 else inner
+            elif inner_number == 2 and isinstance(inner, bytes):
+                message = inner.decode("utf-8")
+    return rejected, message
