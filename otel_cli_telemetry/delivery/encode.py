@@ -156,7 +156,7 @@ def _key_value(name: str, value: Any) -> bytes:
 #: attributes repeat from record to record (command, exit code, service, os). The exact type
 #: keeps ``True``, ``1`` apart (equal in a dict); floats are not kept (``-0.0 == 0.0``).
 _KV_CACHE: dict[tuple[str, type, Any], bytes] = {}
-_KV_CACHE_MAX, _KV_CACHE_MAX_BYTES = 4096, 256
+_KV_CACHE_MAX, _KV_CACHE_MAX_BYTES = 1024, 256
 
 
 def _attributes(key: bytes, attributes: Mapping[str, Any]) -> bytes:
@@ -181,21 +181,12 @@ def _attributes(key: bytes, attributes: Mapping[str, Any]) -> bytes:
     return b"".join(out)
 
 
-def _scope() -> bytes:
-    """The ``scope`` field (InstrumentationScope: our name and version), the same in every
-    request: made once."""
-    global _SCOPE_FIELD
-    if _SCOPE_FIELD is None:
-        body = b""
-        if SCOPE_NAME:
-            body += string(_SCOPE_NAME, SCOPE_NAME)
-        if SCOPE_VERSION:
-            body += string(_SCOPE_VERSION, SCOPE_VERSION)
-        _SCOPE_FIELD = delimited(_SCOPE_SCOPE, body)
-    return _SCOPE_FIELD
-
-
-_SCOPE_FIELD: bytes | None = None
+#: The ``scope`` field (InstrumentationScope: our name and version), the same everywhere.
+_SCOPE_FIELD = delimited(
+    _SCOPE_SCOPE,
+    (string(_SCOPE_NAME, SCOPE_NAME) if SCOPE_NAME else b"")
+    + (string(_SCOPE_VERSION, SCOPE_VERSION) if SCOPE_VERSION else b""),
+)
 _SCHEMA_URLS = (
     string(_RES_SCHEMA_URL, SCHEMA_URL) if SCHEMA_URL else b"",
     string(_SCOPE_SCHEMA_URL, SCHEMA_URL) if SCHEMA_URL else b"",
@@ -251,7 +242,7 @@ def _resource_group(resource: Mapping[str, Any], items: list[bytes]) -> bytes:
     """One ``Resource{Spans,Metrics}`` field of a request: the resource, one scope with
     ``items`` (spans or metrics, already written as fields), the schema URLs."""
     resource_schema, scope_schema = _SCHEMA_URLS
-    scope = delimited(_RES_SCOPES, _scope() + b"".join(items) + scope_schema)
+    scope = delimited(_RES_SCOPES, _SCOPE_FIELD + b"".join(items) + scope_schema)
     return delimited(_REQUEST_ITEMS, _resource_field(resource) + scope + resource_schema)
 
 
