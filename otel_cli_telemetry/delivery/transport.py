@@ -313,7 +313,7 @@ class HttpTransport:
 
         try:
             rejected, message = read_partial_success(payload)
-        except ValueError:  # accepted; the detail is unreadable
+        except Exception:  # ValueError: accepted; the detail is unreadable
             return outcome
         if not rejected:
             return outcome
