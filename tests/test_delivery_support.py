@@ -206,6 +206,36 @@ def start_drainer(env: dict[str, str], app: str, *extra: str) -> subprocess.Pope
     )
 
 
+def drain_with_importtime(env: dict[str, str], app: str, timeout: float = 60) -> set[str]:
+    """Run one drainer to its end (as :func:`start_drainer` does) under ``python -X
+    importtime``; the names of every module it imported, from first to last."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            DRAINER_MODULE,
+            "--app",
+            app,
+            "--state-dir",
+            str(state_dir(env, app)),
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
 def kill_drainers(root: str | Path) -> None:
     """SIGKILL any drainer left for ``root`` (tests clean up after themselves)."""
     for pid in drainer_pids(root):

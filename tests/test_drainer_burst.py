@@ -142,6 +142,9 @@ def test_a_lingering_drainer_leaves_when_the_endpoint_fails(cli_env: dict[str, s
         try:
             assert run_app("click_app.py", ["deploy"], env).returncode == 0
             assert wait_until(lambda: len(command_spans(rx.spans(), APP)) == 1)
+            # The record is gone once its metrics were accepted too (spans go first): only
+            # then may the endpoint fail, or the first record's metrics fail with it.
+            assert wait_until(lambda: not spool_files(env, APP))
             rx.set_mode("status", status=503)
             assert run_app("click_app.py", ["deploy"], env).returncode == 0
             assert wait_until(lambda: not drainer_pids(root), timeout=20)

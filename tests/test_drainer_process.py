@@ -23,6 +23,7 @@ from test_delivery_support import (
     breaker,
     command_spans,
     delivery_log,
+    drain_with_importtime,
     drainer_pids,
     kill_drainers,
     open_breaker,
@@ -362,3 +363,26 @@ def test_the_watchdog_ends_a_drainer_stuck_past_its_bound(cli_env: dict[str, str
     # returning at all, with the watchdog's exit code, proves the watchdog ended it
     done = subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=60, check=False)
     assert done.returncode == 3
+
+
+def test_a_drainer_delivers_without_importing_protobuf(cli_env: dict[str, str]) -> None:
+    """Issue 12: ``google.protobuf`` and the ``opentelemetry.proto`` messages were ~25 ms of
+    every drainer start. The requests are written by ``protowire``, and the receiver's empty
+    success answers need no parsing: a whole drain imports none of them."""
+    with OtlpHttpReceiver() as rx:
+        env = app_env(cli_env, APP, rx.endpoint)
+        open_breaker(env, APP)  # spool only: the drainer below is the one measured
+        for args in (["deploy"], ["deploy", "--do", "raise", "-f"], ["stage", "new", "x"]):
+            run_app("click_app.py", args, env)
+        assert len(spool_files(env, APP)) == 3
+        (state_dir(env, APP) / "breaker.json").unlink()
+        modules = drain_with_importtime(env, APP)
+        assert spool_files(env, APP) == [], "delivered"
+        assert len(command_spans(rx.spans(), APP)) == 3
+        assert {"app.items.processed", "cli_telemetry.command.duration"} <= {
+            m["name"] for m in rx.metrics()
+        }
+        assert "otel_cli_telemetry.delivery.encode" in modules  # the listing is complete
+        assert "otel_cli_telemetry.delivery.protowire" in modules
+        heavy = sorted(m for m in modules if m.startswith(("google", "opentelemetry")))
+        assert heavy == []

@@ -1,16 +1,22 @@
-"""Spool records -> OTLP protobuf requests, directly, without OpenTelemetry SDK objects.
+"""Spool records -> OTLP protobuf request bodies, written directly, without protobuf.
 
 The lean delivery path: the drainer and CI in-process delivery read validated spool records
-(``convert.validate``) and write ``ExportTraceServiceRequest`` / ``ExportMetricsServiceRequest``
-messages of ``opentelemetry-proto`` (the wire-format package the OTLP exporters use) field by
-field. Building ``ReadableSpan`` / ``MetricsData`` objects first and running the SDK's
-encoders gives the same bytes (``tests/test_delivery_encode.py`` decodes both and compares
-them) but costs the import of the trace and metrics SDKs (tens of ms, ~10 MiB) and a few
-times the CPU per record.
+(``convert.validate``) and write the bytes of ``ExportTraceServiceRequest`` /
+``ExportMetricsServiceRequest`` (the messages of ``opentelemetry-proto`` the OTLP exporters
+send) with the small wire-format writer of :mod:`.protowire`. Nothing of ``google.protobuf``
+is imported on the way: that import alone was ~25 ms of each drainer start and of CI
+in-process delivery. The bytes are the ones protobuf's ``SerializeToString()`` gives for the
+same messages (fields in number order, defaults omitted as proto3 does, ``oneof`` and
+``optional`` values always written): ``tests/test_delivery_encode.py`` compares them byte for
+byte with messages built field by field with protobuf, and decodes them to compare with what
+the OpenTelemetry SDK's own encoders produce from SDK objects for the same records.
 
-Only the two request modules are imported (they pull in the common, resource, trace and
-metrics messages they are made of); with protobuf's upb backend, the default since
-protobuf 4.21, the messages are C structures.
+Only the fields we set are written: resource (attributes), scope (name, version), schema
+URLs; spans (ids, name, kind, times, attributes, status, flags); sums (int or double points,
+temporality, monotonic) and explicit-bucket histograms (count, sum, buckets, bounds, min,
+max). :func:`trace_request` / :func:`metrics_request` parse the bytes back into protobuf
+messages, for callers that want messages (they import protobuf); the two ``Export*Response``
+names are imported from ``opentelemetry-proto`` when first asked for.
 
 Metric temporality: ``"delta"`` (the default; each batch is one window from the last
 accepted export, see ``breaker.DeliveryState.metrics_cursor_ns``) or ``"cumulative"``
@@ -23,16 +29,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from typing import TYPE_CHECKING, Any
 
 from .convert import (
     SCHEMA_URL,
@@ -43,11 +40,33 @@ from .convert import (
     aggregate,
     series_key,
 )
+from .protowire import (
+    checked_sfixed64,
+    delimited,
+    double,
+    fixed32,
+    fixed64,
+    int64,
+    packed_double,
+    packed_fixed64,
+    string,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+        ExportTraceServiceResponse,
+    )
 
 __all__ = [
     "CumulativeTotals",
     "ExportMetricsServiceResponse",
     "ExportTraceServiceResponse",
+    "encode_aggregated",
     "encode_metrics",
     "encode_spans",
     "metrics_request",
@@ -82,94 +101,185 @@ def temporality_from(environ: Mapping[str, str], settings: Any = None) -> str:
     return CUMULATIVE if chosen.strip().lower() == CUMULATIVE else DELTA
 
 
-def _set_value(target: Any, value: Any) -> None:
-    """Fill an ``AnyValue`` (validated records hold scalars or homogeneous lists of them)."""
+# Keys (tag bytes) of the fields written, by message (opentelemetry/proto/**/*.proto).
+# common.v1: KeyValue, AnyValue, ArrayValue, InstrumentationScope.
+_KV_KEY, _KV_VALUE = b"\x0a", b"\x12"
+_ANY_STRING, _ANY_BOOL, _ANY_INT = b"\x0a", b"\x10", b"\x18"
+_ANY_DOUBLE, _ANY_ARRAY = b"\x21", b"\x2a"
+_ARRAY_VALUES = b"\x0a"
+_SCOPE_NAME, _SCOPE_VERSION = b"\x0a", b"\x12"
+# resource.v1.Resource; the ResourceSpans/ResourceMetrics and ScopeSpans/ScopeMetrics pairs
+# share their numbering: 1 resource/scope, 2 scope_*/spans|metrics, 3 schema_url.
+_RESOURCE_ATTRIBUTES = b"\x0a"
+_REQUEST_ITEMS = b"\x0a"
+_RES_RESOURCE, _RES_SCOPES, _RES_SCHEMA_URL = b"\x0a", b"\x12", b"\x1a"
+_SCOPE_SCOPE, _SCOPE_ITEMS, _SCOPE_SCHEMA_URL = b"\x0a", b"\x12", b"\x1a"
+# trace.v1.Span and Status.
+_SPAN_TRACE_ID, _SPAN_SPAN_ID, _SPAN_PARENT_ID, _SPAN_NAME = b"\x0a", b"\x12", b"\x22", b"\x2a"
+_SPAN_KIND = b"\x30"
+_SPAN_START, _SPAN_END, _SPAN_ATTRIBUTES = b"\x39", b"\x41", b"\x4a"
+_SPAN_STATUS, _SPAN_FLAGS = b"\x7a", b"\x85\x01"
+_STATUS_CODE = b"\x18"
+
+
+def _any_value(value: Any) -> bytes | None:
+    """An ``AnyValue``'s fields (validated records hold scalars or homogeneous lists of them);
+    None for a value of no OTLP type (then no value is written, as before)."""
     if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, (list, tuple)):
-        array = target.array_value
-        array.SetInParent()  # an empty list is still an array value
+        return _ANY_BOOL + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return string(_ANY_STRING, value)
+    if isinstance(value, int):
+        return _ANY_INT + int64(value)
+    if isinstance(value, float):
+        return _ANY_DOUBLE + double(value)
+    if isinstance(value, (list, tuple)):
+        items = []
         for item in value:
-            _set_value(array.values.add(), item)
+            encoded = _any_value(item)
+            items.append(delimited(_ARRAY_VALUES, b"" if encoded is None else encoded))
+        return delimited(_ANY_ARRAY, b"".join(items))  # an empty list is still an array value
+    return None
 
 
-def _set_attributes(target: Any, attributes: Mapping[str, Any]) -> None:
-    """Append ``attributes`` to a repeated ``KeyValue`` field, in their order."""
-    for key, value in attributes.items():
-        pair = target.add()
-        pair.key = key
-        _set_value(pair.value, value)
+def _key_value(name: str, value: Any) -> bytes:
+    """A ``KeyValue``, length-prefixed (the field key is the caller's). An empty key is a
+    default, so it is omitted (protobuf omits it too)."""
+    pair = string(_KV_KEY, name) if name else b""
+    encoded = _any_value(value)
+    if encoded is not None:
+        pair += delimited(_KV_VALUE, encoded)
+    return delimited(b"", pair)
 
 
-def _set_scope(target: Any) -> None:
-    target.name = SCOPE_NAME
-    target.version = SCOPE_VERSION
+#: Written ``KeyValue`` s by (key, exact type, value), for str, int and bool values: most
+#: attributes repeat from record to record (command, exit code, service, os). The exact type
+#: keeps ``True``, ``1`` apart (equal in a dict); floats are not kept (``-0.0 == 0.0``).
+_KV_CACHE: dict[tuple[str, type, Any], bytes] = {}
+_KV_CACHE_MAX, _KV_CACHE_MAX_BYTES = 1024, 256
 
 
-def _fill_span(
-    span: Any,
+def _attributes(key: bytes, attributes: Mapping[str, Any]) -> bytes:
+    """``attributes`` as a repeated ``KeyValue`` field with the key ``key``, in their order."""
+    out = []
+    cache = _KV_CACHE
+    for name, value in attributes.items():
+        kind = value.__class__
+        if kind is str or kind is int or kind is bool:
+            slot = (name, kind, value)
+            pair = cache.get(slot)
+            if pair is None:
+                pair = _key_value(name, value)
+                if len(pair) <= _KV_CACHE_MAX_BYTES:
+                    if len(cache) >= _KV_CACHE_MAX:
+                        cache.clear()
+                    cache[slot] = pair
+        else:
+            pair = _key_value(name, value)
+        out.append(key)
+        out.append(pair)
+    return b"".join(out)
+
+
+#: The ``scope`` field (InstrumentationScope: our name and version), the same everywhere.
+_SCOPE_FIELD = delimited(
+    _SCOPE_SCOPE,
+    (string(_SCOPE_NAME, SCOPE_NAME) if SCOPE_NAME else b"")
+    + (string(_SCOPE_VERSION, SCOPE_VERSION) if SCOPE_VERSION else b""),
+)
+_SCHEMA_URLS = (
+    string(_RES_SCHEMA_URL, SCHEMA_URL) if SCHEMA_URL else b"",
+    string(_SCOPE_SCHEMA_URL, SCHEMA_URL) if SCHEMA_URL else b"",
+)
+_STATUS_FIELDS = {
+    True: delimited(_SPAN_STATUS, _STATUS_CODE + bytes((_STATUS_ERROR,))),
+    False: delimited(_SPAN_STATUS, b""),  # always present, as the SDK's encoder sets it
+}
+
+
+_KIND_FIELD = _SPAN_KIND + bytes((_SPAN_KIND_INTERNAL,))
+_FLAGS_FIELDS = {
+    remote: _SPAN_FLAGS + fixed32(_FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if remote else 0))
+    for remote in (False, True)
+}
+
+
+def _span(
     trace_id: bytes,
     span_id: str,
     parent_id: str | None,
     parent_remote: bool,
     item: Mapping[str, Any],
-) -> None:
-    span.trace_id = trace_id
-    span.span_id = bytes.fromhex(span_id)
+) -> bytes:
+    """One ``Span`` field (in ``ScopeSpans.spans``); ``trace_id`` is its written field."""
+    parts = [trace_id, delimited(_SPAN_SPAN_ID, bytes.fromhex(span_id))]
     if parent_id:
-        span.parent_span_id = bytes.fromhex(parent_id)
-    span.name = item["name"]
-    span.kind = _SPAN_KIND_INTERNAL
-    span.start_time_unix_nano = item["start_ns"]
-    span.end_time_unix_nano = item["end_ns"]
-    _set_attributes(span.attributes, item.get("attributes", {}))
-    span.status.SetInParent()
-    if item.get("status", "") == "ERROR":
-        span.status.code = _STATUS_ERROR
-    span.flags = _FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if parent_remote else 0)
+        parts.append(delimited(_SPAN_PARENT_ID, bytes.fromhex(parent_id)))
+    name = item["name"]
+    if name:
+        parts.append(string(_SPAN_NAME, name))
+    parts.append(_KIND_FIELD)
+    start, end = item["start_ns"], item["end_ns"]
+    if start:
+        parts.append(_SPAN_START + fixed64(start))
+    if end:
+        parts.append(_SPAN_END + fixed64(end))
+    parts.append(_attributes(_SPAN_ATTRIBUTES, item.get("attributes", {})))
+    parts.append(_STATUS_FIELDS[item.get("status", "") == "ERROR"])
+    parts.append(_FLAGS_FIELDS[parent_remote])
+    return delimited(_SCOPE_ITEMS, b"".join(parts))
 
 
-def trace_request(records: Iterable[Mapping[str, Any]]) -> ExportTraceServiceRequest:
-    """One request with every record's command span and phase spans.
+def _resource_field(resource: Mapping[str, Any]) -> bytes:
+    """The ``resource`` field of a ``Resource{Spans,Metrics}``: absent without attributes (the
+    message was never set), as protobuf leaves it."""
+    if not resource:
+        return b""
+    return delimited(_RES_RESOURCE, _attributes(_RESOURCE_ATTRIBUTES, resource))
+
+
+def _resource_group(resource: Mapping[str, Any], items: list[bytes]) -> bytes:
+    """One ``Resource{Spans,Metrics}`` field of a request: the resource, one scope with
+    ``items`` (spans or metrics, already written as fields), the schema URLs."""
+    resource_schema, scope_schema = _SCHEMA_URLS
+    scope = delimited(_RES_SCOPES, _SCOPE_FIELD + b"".join(items) + scope_schema)
+    return delimited(_REQUEST_ITEMS, _resource_field(resource) + scope + resource_schema)
+
+
+def encode_spans(records: Iterable[Mapping[str, Any]]) -> bytes:
+    """The ``ExportTraceServiceRequest`` (the body of an OTLP/HTTP traces POST) with every
+    record's command span and phase spans.
 
     Spans are grouped by resource (records of one installation and version share one), in
     the order the records come; the command span is a child of the caller's span when the
     CLI was started with a ``TRACEPARENT`` (a remote parent, flagged as such).
     """
-    request = ExportTraceServiceRequest()
-    by_resource: dict[Any, Any] = {}
+    by_resource: dict[Any, tuple[Mapping[str, Any], list[bytes]]] = {}
     for record in records:
         if record.get("sampled") is False:  # the sampler did not keep it: metrics only
             continue
         key = series_key(record["resource"])
-        spans = by_resource.get(key)
-        if spans is None:
-            resource_spans = request.resource_spans.add()
-            resource_spans.schema_url = SCHEMA_URL
-            _set_attributes(resource_spans.resource.attributes, record["resource"])
-            scope_spans = resource_spans.scope_spans.add()
-            scope_spans.schema_url = SCHEMA_URL
-            _set_scope(scope_spans.scope)
-            spans = by_resource[key] = scope_spans.spans
-        trace_id = bytes.fromhex(record["trace_id"])
+        group = by_resource.get(key)
+        if group is None:
+            group = by_resource[key] = (record["resource"], [])
+        spans = group[1]
+        trace_id = delimited(_SPAN_TRACE_ID, bytes.fromhex(record["trace_id"]))
         parent = record.get("parent_span_id") or None
-        _fill_span(spans.add(), trace_id, record["span_id"], parent, bool(parent), record)
+        spans.append(_span(trace_id, record["span_id"], parent, bool(parent), record))
         for phase in record.get("phases", []):
-            _fill_span(
-                spans.add(), trace_id, phase["span_id"], phase["parent_span_id"], False, phase
-            )
+            spans.append(_span(trace_id, phase["span_id"], phase["parent_span_id"], False, phase))
+    return b"".join(_resource_group(resource, spans) for resource, spans in by_resource.values())
+
+
+def trace_request(records: Iterable[Mapping[str, Any]]) -> ExportTraceServiceRequest:
+    """:func:`encode_spans` as a protobuf message (imports ``opentelemetry-proto``)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(encode_spans(records))
     return request
-
-
-def encode_spans(records: Iterable[Mapping[str, Any]]) -> bytes:
-    """The serialized :func:`trace_request` (the body of an OTLP/HTTP traces POST)."""
-    return bytes(trace_request(records).SerializeToString())
 
 
 class CumulativeTotals:
@@ -272,51 +382,83 @@ class CumulativeTotals:
         return result
 
 
+# metrics.v1: Metric, Sum, Histogram and their data points.
+_METRIC_NAME, _METRIC_DESCRIPTION, _METRIC_UNIT = b"\x0a", b"\x12", b"\x1a"
+_METRIC_SUM, _METRIC_HISTOGRAM = b"\x3a", b"\x4a"
+_DATA_POINTS, _TEMPORALITY, _SUM_MONOTONIC = b"\x0a", b"\x10", b"\x18\x01"
+_POINT_START, _POINT_TIME = b"\x11", b"\x19"
+_NUMBER_AS_DOUBLE, _NUMBER_AS_INT, _NUMBER_ATTRIBUTES = b"\x21", b"\x31", b"\x3a"
+_HIST_COUNT, _HIST_SUM, _HIST_BUCKETS, _HIST_BOUNDS = b"\x21", b"\x29", b"\x32", b"\x3a"
+_HIST_ATTRIBUTES, _HIST_MIN, _HIST_MAX = b"\x4a", b"\x59", b"\x61"
+
+
+def encode_aggregated(
+    aggregated: Aggregate, start_ns: int, end_ns: int, temporality: str = DELTA
+) -> bytes:
+    """The ``ExportMetricsServiceRequest`` with every aggregated series as points over
+    ``[start_ns, end_ns]`` (the body :func:`encode_metrics` sends)."""
+    wire_temporality = _TEMPORALITY_CUMULATIVE if temporality == CUMULATIVE else _TEMPORALITY_DELTA
+    times = (_POINT_START + fixed64(start_ns) if start_ns else b"") + (
+        _POINT_TIME + fixed64(end_ns) if end_ns else b""
+    )
+    temporality_field = _TEMPORALITY + bytes((wire_temporality,))
+    groups = []
+    for resource, metrics in aggregated:
+        written = []
+        for metric in metrics.values():
+            head = b""
+            if metric.name:
+                head += string(_METRIC_NAME, metric.name)
+            if metric.description:
+                head += string(_METRIC_DESCRIPTION, metric.description)
+            if metric.unit:
+                head += string(_METRIC_UNIT, metric.unit)
+            points = []
+            if metric.kind == "histogram":
+                for attrs, state in metric.series.values():
+                    count = state.count
+                    point = (
+                        times
+                        + (_HIST_COUNT + fixed64(count) if count else b"")
+                        + _HIST_SUM
+                        + double(state.total)
+                        + packed_fixed64(_HIST_BUCKETS, state.counts)
+                        + packed_double(_HIST_BOUNDS, state.bounds)
+                        + _attributes(_HIST_ATTRIBUTES, attrs)
+                        + _HIST_MIN
+                        + double(state.min)
+                        + _HIST_MAX
+                        + double(state.max)
+                    )
+                    points.append(delimited(_DATA_POINTS, point))
+                data = delimited(_METRIC_HISTOGRAM, b"".join(points) + temporality_field)
+            else:
+                for attrs, total in metric.series.values():
+                    if isinstance(total, int):
+                        value = _NUMBER_AS_INT + checked_sfixed64(total)
+                    else:
+                        value = _NUMBER_AS_DOUBLE + double(total)
+                    point = times + value + _attributes(_NUMBER_ATTRIBUTES, attrs)
+                    points.append(delimited(_DATA_POINTS, point))
+                data = delimited(
+                    _METRIC_SUM, b"".join(points) + temporality_field + _SUM_MONOTONIC
+                )
+            written.append(delimited(_SCOPE_ITEMS, head + data))
+        groups.append(_resource_group(resource, written))
+    return b"".join(groups)
+
+
 def metrics_request(
     aggregated: Aggregate, start_ns: int, end_ns: int, temporality: str = DELTA
 ) -> ExportMetricsServiceRequest:
-    """One request with every aggregated series as points over ``[start_ns, end_ns]``."""
-    wire_temporality = _TEMPORALITY_CUMULATIVE if temporality == CUMULATIVE else _TEMPORALITY_DELTA
+    """The metrics request for already aggregated series, as a protobuf message (imports
+    ``opentelemetry-proto``; :func:`encode_metrics` writes its bytes without it)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
     request = ExportMetricsServiceRequest()
-    for resource, metrics in aggregated:
-        resource_metrics = request.resource_metrics.add()
-        resource_metrics.schema_url = SCHEMA_URL
-        _set_attributes(resource_metrics.resource.attributes, resource)
-        scope_metrics = resource_metrics.scope_metrics.add()
-        scope_metrics.schema_url = SCHEMA_URL
-        _set_scope(scope_metrics.scope)
-        for metric in metrics.values():
-            out = scope_metrics.metrics.add()
-            out.name = metric.name
-            out.description = metric.description
-            out.unit = metric.unit
-            if metric.kind == "histogram":
-                histogram = out.histogram
-                histogram.aggregation_temporality = wire_temporality
-                for attrs, state in metric.series.values():
-                    point = histogram.data_points.add()
-                    _set_attributes(point.attributes, attrs)
-                    point.start_time_unix_nano = start_ns
-                    point.time_unix_nano = end_ns
-                    point.count = state.count
-                    point.sum = state.total
-                    point.bucket_counts.extend(state.counts)
-                    point.explicit_bounds.extend(state.bounds)
-                    point.min = state.min
-                    point.max = state.max
-            else:
-                total_sum = out.sum
-                total_sum.aggregation_temporality = wire_temporality
-                total_sum.is_monotonic = True
-                for attrs, total in metric.series.values():
-                    point = total_sum.data_points.add()
-                    _set_attributes(point.attributes, attrs)
-                    point.start_time_unix_nano = start_ns
-                    point.time_unix_nano = end_ns
-                    if isinstance(total, int):
-                        point.as_int = total
-                    else:
-                        point.as_double = total
+    request.ParseFromString(encode_aggregated(aggregated, start_ns, end_ns, temporality))
     return request
 
 
@@ -339,9 +481,23 @@ def encode_metrics(
             raise ValueError("cumulative temporality needs the running totals")
         aggregated = totals.fold(aggregated, start_ns)
         start_ns = totals.folded_start_ns
-    return bytes(metrics_request(aggregated, start_ns, end_ns, temporality).SerializeToString())
+    return encode_aggregated(aggregated, start_ns, end_ns, temporality)
 
 
 def totals_path(root: str) -> str:
     """Where the drainer keeps cumulative totals for the state dir ``root``."""
     return os.path.join(root, "metrics_cumulative.json")
+
+
+def __getattr__(name: str) -> Any:
+    """``ExportTraceServiceResponse`` / ``ExportMetricsServiceResponse``, imported from
+    ``opentelemetry-proto`` on first use (the send path never needs them)."""
+    if name == "ExportTraceServiceResponse":
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        return trace_service_pb2.ExportTraceServiceResponse
+    if name == "ExportMetricsServiceResponse":
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+        return metrics_service_pb2.ExportMetricsServiceResponse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
