@@ -91,13 +91,10 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 
 def write_json(path: str, value: dict[str, Any]) -> None:
-    """Write a JSON object atomically (indented: state files are read by people too).
+    """Write a JSON object atomically (one line, sorted keys; see :mod:`._jsonlite`)."""
+    from ._jsonlite import dumps
 
-    Rare (a state change), so the ``json`` package is fine here.
-    """
-    import json
-
-    write_atomic(path, json.dumps(value, sort_keys=True, indent=1).encode())
+    write_atomic(path, dumps(value, sort_keys=True).encode() + b"\n")
 
 
 def why_not_appendable(path: str) -> str | None:

@@ -424,13 +424,16 @@ LAUNCHER_MARKER = "launched-by-opentelemetry-instrument"
 
 def resource_attributes(environ: Mapping[str, str]) -> dict[str, str]:
     """``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k=v``, values percent-encoded) as a dict."""
-    from urllib.parse import unquote
-
     result: dict[str, str] = {}
     for item in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
         key, sep, value = item.partition("=")
         if sep and key.strip():
-            result[key.strip()] = unquote(value.strip())
+            value = value.strip()
+            if "%" in value:  # urllib.parse imports re: only when there is work for it
+                from urllib.parse import unquote
+
+                value = unquote(value)
+            result[key.strip()] = value
     return result
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_cli_telemetry.delivery import convert
 from otel_cli_telemetry.handoff import spool
@@ -243,6 +246,41 @@ def test_only_regular_bounded_shallow_files_are_records(paths: Paths, tmp_path: 
 )
 def test_nesting_depth_ignores_strings(raw: bytes, deep: bool) -> None:
     assert (spool.nesting_depth(raw) > spool.MAX_DEPTH) is deep
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _depth_by_regex(raw: bytes) -> int:
+    """The reference: strings removed by a regex that follows JSON's escapes, then counted."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub(b"", raw):
+        if char in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in b"]}":
+            depth -= 1
+    return deepest
+
+
+_AWKWARD = st.sampled_from(["s", '"[{\\', "\\\\[", 'a\\"b', "\\", '"', "[", "]", "{", "é"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(
+    st.integers() | _AWKWARD | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_AWKWARD, inner, max_size=3),
+    max_leaves=40,
+), st.booleans())
+def test_nesting_depth_matches_a_regex_that_follows_escapes(value: object, ascii: bool) -> None:
+    """Strings are skipped by splitting on quotes once escaped backslashes and quotes are
+    gone (C speed, no regex); the verdict must match a scan that follows JSON's escapes."""
+    raw = json.dumps(value, ensure_ascii=ascii).encode()
+    assert (spool.nesting_depth(raw) > spool.MAX_DEPTH) is (
+        _depth_by_regex(raw) > spool.MAX_DEPTH
+    )
+    deep = b"[" * 17 + raw + b"]" * 17
+    assert spool.nesting_depth(deep) > spool.MAX_DEPTH
 
 
 def test_unreadable_files_carry_nothing_and_never_raise(paths: Paths) -> None:

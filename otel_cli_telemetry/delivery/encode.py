@@ -26,10 +26,8 @@ as ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` asks (see :func:`tempor
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from .convert import (
     SCHEMA_URL,
@@ -52,7 +50,10 @@ from .protowire import (
     string,
 )
 
+TYPE_CHECKING = False  # typing costs a process that has not loaded it ~40 M instructions
 if TYPE_CHECKING:
+    from typing import Any
+
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
         ExportMetricsServiceResponse,
@@ -311,6 +312,8 @@ class CumulativeTotals:
     @classmethod
     def load(cls, path: str) -> CumulativeTotals:
         """The totals stored in ``path``; empty if missing or unreadable."""
+        import json  # cumulative temporality only: the delta path never imports it
+
         totals = cls()
         try:
             with open(path, "rb") as handle:
@@ -325,6 +328,8 @@ class CumulativeTotals:
 
     def save(self, path: str) -> None:
         """Write the totals atomically (never raises: at worst the next export resets)."""
+        import json
+
         from .._files import write_atomic
 
         try:
@@ -339,6 +344,8 @@ class CumulativeTotals:
         Nothing is stored until :meth:`commit`; :attr:`folded_start_ns` is the start the
         returned totals count from (``start_ns`` when the totals (re)start with this batch).
         """
+        import json  # the slot keys stored in metrics_cumulative.json are json.dumps text
+
         series = dict(self.series)
         start = self.start_ns
         if not start or len(series) > self.MAX_SERIES:
