@@ -186,19 +186,17 @@ def admin(
     )
 
 
+def drainer_command(env: dict[str, str], app: str, *extra: str, python: tuple[str, ...] = ()
+                    ) -> list[str]:
+    """The drainer's command line as the CLI builds it, with ``python`` options first."""
+    return [sys.executable, *python, "-m", DRAINER_MODULE, "--app", app,
+            "--state-dir", str(state_dir(env, app)), *extra]
+
+
 def start_drainer(env: dict[str, str], app: str, *extra: str) -> subprocess.Popen[bytes]:
     """A drainer started by hand (as the CLI would, minus the lock hand-over)."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            DRAINER_MODULE,
-            "--app",
-            app,
-            "--state-dir",
-            str(state_dir(env, app)),
-            *extra,
-        ],
+        drainer_command(env, app, *extra),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -210,17 +208,7 @@ def drain_with_importtime(env: dict[str, str], app: str, timeout: float = 60) ->
     """Run one drainer to its end (as :func:`start_drainer` does) under ``python -X
     importtime``; the names of every module it imported, from first to last."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            DRAINER_MODULE,
-            "--app",
-            app,
-            "--state-dir",
-            str(state_dir(env, app)),
-        ],
+        drainer_command(env, app, python=("-X", "importtime")),
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
