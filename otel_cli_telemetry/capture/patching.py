@@ -354,12 +354,10 @@ class _HookLoader:
             _loading.add(name)
         try:
             self.loader.exec_module(module)
-        except BaseException:
+        finally:
             with _lock:
                 _loading.discard(name)
-            raise
         with _lock:
-            _loading.discard(name)
             callbacks = _pending.pop(name, [])
         _run(name, sys.modules.get(name, module), callbacks)
 

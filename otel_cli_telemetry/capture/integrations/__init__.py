@@ -22,7 +22,6 @@ class Integration:
     module_name = ""
 
     def __init__(self) -> None:
-        self._hook_registered = False
         self._enabled = False
         self._patched: list[tuple[Any, str]] = []
 
@@ -36,15 +35,7 @@ class Integration:
         if self._enabled:
             return
         self._enabled = True
-        if not self._hook_registered:
-            self._hook_registered = True
-            when_imported(self.module_name, self._on_import)
-        else:
-            import sys
-
-            module = sys.modules.get(self.module_name)
-            if module is not None:
-                self._on_import(module)
+        when_imported(self.module_name, self._on_import)  # now if imported; one hook if not
 
     def uninstrument(self) -> None:
         """Remove every wrapper this integration installed (one that another library has
